@@ -1,0 +1,174 @@
+"""The Python API: ``train``, ``load``, ``evaluate_run``, ``baseline``. The CLI is a thin layer over it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from selfsup.augment import ViewAugment
+from selfsup.backbones import create_backbone
+from selfsup.config import EvalConfig, RunConfig
+from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset
+from selfsup.data.catalog import cache_root
+from selfsup.eval import evaluate_embedding
+from selfsup.experiments.plots import plot_loss
+from selfsup.experiments.rundir import (
+    RunDirectoryError,
+    prepare_run_dir,
+    read_metrics,
+    read_run_config,
+    write_json,
+)
+from selfsup.methods import Method, MethodContext, get_method
+from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
+from selfsup.train.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path | None
+    method: Method
+    train: TrainResult
+    eval: dict[str, Any] | None
+
+
+def _setup(config: RunConfig) -> torch.device:
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
+    return resolve_device(config.train.device)
+
+
+def training_data(config: RunConfig) -> ImageDataset:
+    spec = DATASETS.get(config.data.dataset)
+    dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download)
+    if config.data.limit is not None:
+        dataset = dataset.random_subset(config.data.limit, config.train.seed)
+    return dataset
+
+
+def build_method(config: RunConfig, context: MethodContext) -> Method:
+    backbone = create_backbone(config.backbone, in_channels=context.in_channels, image_size=context.image_size)
+    method_cls = get_method(config.method)
+    return method_cls(backbone, config.params, ViewAugment(config.augment), context)
+
+
+def train(config: RunConfig, out: str | Path | None = None, resume: bool = False, evaluate: bool = True,
+          progress: bool = True) -> RunResult:
+    """Train ``config`` (writing a run directory at ``out`` when given), then evaluate unless told not to."""
+    device = _setup(config)
+    dataset = training_data(config)  # before the run directory: a missing dataset leaves nothing behind
+    run_dir = Path(out) if out is not None else None
+    has_checkpoint = prepare_run_dir(run_dir, config, resume) if run_dir is not None else False
+    precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
+    log.info("device %s, precision %s, %d training images", device, precision, len(dataset))
+    context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
+    method = build_method(config, context)
+    source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device)
+    trainer = Trainer(method, source, config, device, precision, run_dir, progress)
+    if has_checkpoint:
+        assert run_dir is not None
+        trainer.load(run_dir / "checkpoints" / "last.pt")
+        log.info("resumed from step %d", trainer.step)
+    result = trainer.fit()
+    evaluation = None
+    if run_dir is not None:
+        plot_loss(read_metrics(run_dir), run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
+    if evaluate:
+        evaluation = evaluate_method(method, config, device)
+        evaluation["training"] = {"seconds": round(result.seconds, 2), "steps": result.steps,
+                                  "images_per_s": round(result.images_per_second, 1), "precision": precision,
+                                  "device": str(device)}
+        if run_dir is not None:
+            write_json(run_dir / "eval.json", evaluation)
+    return RunResult(run_dir, method, result, evaluation)
+
+
+def evaluation_splits(dataset: str, data_dir: str | None, download: bool, eval_config: EvalConfig,
+                      seed: int) -> tuple[ImageDataset, ImageDataset]:
+    """The labelled training split and the test split, optionally limited to fixed random subsets."""
+    train_split = load_dataset(dataset, "train", data_dir, download)
+    test_split = load_dataset(dataset, "test", data_dir, download)
+    if eval_config.train_limit is not None:
+        train_split = train_split.random_subset(eval_config.train_limit, seed)
+    if eval_config.test_limit is not None:
+        test_split = test_split.random_subset(eval_config.test_limit, seed)
+    return train_split, test_split
+
+
+def evaluate_method(method: Method, config: RunConfig, device: torch.device) -> dict[str, Any]:
+    train_split, test_split = evaluation_splits(config.data.dataset, config.data.data_dir, config.data.download,
+                                                config.eval, config.train.seed)
+    method.eval()
+    try:
+        return evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed)
+    finally:
+        method.train()
+
+
+def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:
+    """The trained method of a run directory, in eval mode; ``.embed(images)`` gives its representation."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    if not checkpoint_path.exists():
+        raise RunDirectoryError(f"{run_dir} has no checkpoint (checkpoints/last.pt); was it trained?")
+    state = load_checkpoint(checkpoint_path, device)
+    context = MethodContext(**state["context"])
+    method = build_method(config, context)
+    method.load_state_dict(state["model"])
+    return method.to(device).eval()
+
+
+def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate a trained run on its dataset's test split and write ``eval.json``."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    if overrides:
+        config = config.replace(overrides)
+    device = _setup(config)
+    method = load(run_dir, device)
+    evaluation = evaluate_method(method, config, device)
+    write_json(run_dir / "eval.json", evaluation)
+    return evaluation
+
+
+class RawPixels(nn.Module):
+    """The identity representation: flattened pixels in [0, 1]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str | Path | None = None,
+             data_dir: str | None = None, seed: int = 0, eval_config: EvalConfig | None = None,
+             download: bool = True) -> dict[str, dict[str, Any]]:
+    """Raw pixels and a random-init ``backbone`` under the same protocols; writes ``<out>/<name>/eval.json``."""
+    eval_config = eval_config or EvalConfig()
+    device = resolve_device("auto")
+    train_split, test_split = evaluation_splits(dataset, data_dir, download, eval_config, seed)
+    torch.manual_seed(seed)
+    encoders: dict[str, nn.Module] = {
+        "raw-pixels": RawPixels(),
+        "random-init": create_backbone(backbone, in_channels=train_split.channels, image_size=train_split.image_size),
+    }
+    results = {}
+    for name, encoder in encoders.items():
+        encoder = encoder.to(device).eval()
+        tic = time.perf_counter()
+        result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed)
+        result["baseline"] = {"name": name, "dataset": dataset, "backbone": backbone if name != "raw-pixels" else None,
+                              "seconds": round(time.perf_counter() - tic, 2),
+                              "eval": dataclasses.asdict(eval_config)}
+        results[name] = result
+        if out is not None:
+            write_json(Path(out) / name / "eval.json", result)
+    return results

@@ -1,0 +1,62 @@
+"""Conv6 (seed 000) and a BatchNorm + ReLU variant with global pooling."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from selfsup.backbones import BACKBONES
+
+
+def _conv(c_in: int, c_out: int) -> nn.Conv2d:
+    conv = nn.Conv2d(c_in, c_out, kernel_size=3, stride=1, padding=1)
+    nn.init.xavier_normal_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+@BACKBONES.register("conv6")
+class Conv6(nn.Module):
+    """conv 3->32, Hardtanh; conv 32->32, pool; conv 32->64, Hardtanh; conv 64->64, pool; conv 64->512, pool; flatten.
+
+    As in seed 000's thesis code (Xavier-normal init, zero bias). The representation is the
+    flattened 512 x (H/8) x (W/8) map: 8192-d at 32 px, 4608-d at 28 px (computed, not hard-coded).
+    """
+
+    def __init__(self, in_channels: int, image_size: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            _conv(in_channels, 32), nn.Hardtanh(),
+            _conv(32, 32), nn.MaxPool2d(2),
+            _conv(32, 64), nn.Hardtanh(),
+            _conv(64, 64), nn.MaxPool2d(2),
+            _conv(64, 512), nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        side = image_size // 2 // 2 // 2
+        self.feature_shape = (512, side, side)
+        self.out_dim = 512 * side * side
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (B, 512 * side * side)
+
+
+@BACKBONES.register("conv6-bn")
+class Conv6BN(nn.Module):
+    """Conv6 with BatchNorm + ReLU after every conv and global average pooling: a compact 512-d feature."""
+
+    def __init__(self, in_channels: int, image_size: int) -> None:
+        super().__init__()
+
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *block(in_channels, 32), *block(32, 32), nn.MaxPool2d(2),
+            *block(32, 64), *block(64, 64), nn.MaxPool2d(2),
+            *block(64, 512), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.out_dim = 512
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (B, 512)

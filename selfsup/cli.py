@@ -1,0 +1,233 @@
+"""The ``selfsup`` command line: a thin layer over the Python API (``selfsup.api``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from selfsup.config import ConfigError, RunConfig, valid_keys
+from selfsup.registry import UnknownNameError
+
+EXIT_USAGE = 2
+
+
+class Fail(click.ClickException):
+    """An error shown as one line, no traceback, with its exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:  # type: ignore[no-untyped-def]
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def _run_guarded(function, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Turn the package's expected errors into one-line messages and exit codes."""
+    from selfsup.data import DatasetFileError, DatasetNotFoundError
+    from selfsup.experiments.rundir import RunDirectoryError
+    from selfsup.train import DeviceError, DivergenceError, TrainingInterrupted
+
+    try:
+        return function(*args, **kwargs)
+    except (UnknownNameError, ConfigError, DeviceError) as error:
+        raise Fail(str(error), EXIT_USAGE) from None
+    except (DatasetNotFoundError, DatasetFileError, RunDirectoryError, DivergenceError) as error:
+        raise Fail(str(error), 1) from None
+    except TrainingInterrupted as error:
+        raise Fail(str(error), 130) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("-v", "--verbose", is_flag=True, help="Log more (device and precision choices, resume points).")
+def cli(verbose: bool) -> None:
+    """selfsup: self-supervised representation learning on images, then measure it.
+
+    \b
+    selfsup methods
+    selfsup train simclr --dataset fashion-mnist --backbone conv6 --epochs 10 --out runs/simclr
+    selfsup eval runs/simclr
+    selfsup baseline --dataset fashion-mnist --backbone conv6 --out runs/base
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+def methods() -> None:
+    """List the registered methods: name, family and what it does."""
+    from selfsup.methods import METHODS
+
+    for name in METHODS.names():
+        method = METHODS.get(name)
+        click.echo(f"{name:<14} {method.family:<16} {method.summary}")
+
+
+@cli.command()
+def datasets() -> None:
+    """List the datasets selfsup reads, with their shape and where they come from."""
+    from selfsup.data import DATASETS
+
+    for name in DATASETS.names():
+        spec = DATASETS.get(name)
+        source = f"apt-get install {spec.debian_package}" if spec.debian_package else (
+            "download" if spec.downloads else ("built in" if not spec.needs_files else "--data-dir"))
+        click.echo(f"{name:<14} {spec.channels}x{spec.image_size}x{spec.image_size:<4} "
+                   f"classes {spec.num_classes or 'by folder':<9} {source}")
+
+
+@cli.command()
+def backbones() -> None:
+    """List the backbones and their feature size at 28 and 32 px."""
+    from selfsup.backbones import BACKBONES, create_backbone
+
+    for name in BACKBONES.names():
+        dims = [create_backbone(name, in_channels=1, image_size=size).out_dim for size in (28, 32)]
+        click.echo(f"{name:<14} features: {dims[0]} at 28 px, {dims[1]} at 32 px")
+
+
+def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise Fail(f"--set expects key=value, got {pair!r}", EXIT_USAGE)
+        key, value = pair.split("=", 1)
+        overrides[key.strip()] = value
+    return overrides
+
+
+def build_config(method: str, config_file: str | None, options: dict[str, Any], sets: dict[str, str]) -> RunConfig:
+    """Defaults, then the config file, then explicit options, then ``--set`` (later wins)."""
+    base = RunConfig.from_yaml(config_file) if config_file else RunConfig(method=method)
+    overrides: dict[str, Any] = {"method": method}
+    overrides.update({key: value for key, value in options.items() if value is not None})
+    overrides.update(sets)
+    return base.replace(overrides)
+
+
+@cli.command()
+@click.argument("method")
+@click.option("--dataset", help="Dataset name (see `selfsup datasets`). Default: fashion-mnist.")
+@click.option("--data-dir", help="Folder with the dataset's files. Else $SELFSUP_DATA, /usr/share/datasets, the cache.")
+@click.option("--backbone", help="Encoder (see `selfsup backbones`). conv6 is seed 000's; resnet18 for 32 px colour.")
+@click.option("--epochs", type=int, help="Training epochs. Self-supervised methods keep improving for hundreds; "
+              "10 shows the trend on Fashion-MNIST.")
+@click.option("--batch-size", type=int, help="Images per step. Contrastive methods like larger batches "
+              "(more negatives): 256-1024; lower --lr with small batches.")
+@click.option("--lr", type=float, help="Peak learning rate after warm-up (Adam default 1e-3). Try 3e-4 if the loss "
+              "spikes or turns NaN.")
+@click.option("--seed", type=int, help="Seeds data order, augmentations and initialisation; runs are reproducible.")
+@click.option("--limit", type=int, help="Train on a fixed random subset of N images, for quick checks.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+              help="auto measures bf16 against fp32 on this machine once and keeps the faster (bf16 can be 10x "
+              "slower on CPUs without native bf16).")
+@click.option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory. Default: runs/<method>.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--no-eval", is_flag=True, help="Skip the evaluation after training (run `selfsup eval` later).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A YAML config (a run's config.yaml works); options given here override it.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Any config field: optim.warmup_epochs=1, temperature=0.2, augment.strength=0.5. Repeatable.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(method: str, dataset, data_dir, backbone, epochs, batch_size, lr, seed, limit, precision, device, out,
+          resume, no_eval, config_file, sets, quiet) -> None:  # type: ignore[no-untyped-def]
+    """Train METHOD self-supervised, then evaluate it (linear probe, kNN, k-means on the test split)."""
+    from selfsup import api
+
+    options = {"dataset": dataset, "data_dir": data_dir, "backbone": backbone, "epochs": epochs,
+               "train.batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit, "precision": precision,
+               "device": device}
+    config = _run_guarded(build_config, method, config_file, options, parse_sets(sets))
+    out_dir = Path(out or f"runs/{config.method}")
+    result = _run_guarded(api.train, config, out_dir, resume=resume, evaluate=not no_eval, progress=not quiet)
+    click.echo(f"run directory: {out_dir}")
+    click.echo(f"trained {result.train.steps} steps in {result.train.seconds:.1f} s "
+               f"({result.train.images_per_second:.0f} images/s), final loss {result.train.final_loss:.4f}")
+    if result.eval is not None:
+        _print_eval(result.eval)
+
+
+def _print_eval(evaluation: dict[str, Any]) -> None:
+    click.echo(f"linear probe accuracy {evaluation['linear_probe']['accuracy']:.4f} | "
+               f"kNN (k={evaluation['knn']['k']}) accuracy {evaluation['knn']['accuracy']:.4f} | "
+               f"k-means NMI {evaluation['kmeans']['nmi']:.4f} ARI {evaluation['kmeans']['ari']:.4f} "
+               f"accuracy {evaluation['kmeans']['accuracy']:.4f}")
+
+
+@cli.command(name="eval")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Evaluation fields, e.g. eval.knn_k=200.")
+def eval_command(run_dir: str, sets: tuple[str, ...]) -> None:
+    """Evaluate a trained run on the test split; writes RUN_DIR/eval.json."""
+    from selfsup import api
+
+    evaluation = _run_guarded(api.evaluate_run, run_dir, parse_sets(sets))
+    _print_eval(evaluation)
+    click.echo(f"wrote {Path(run_dir) / 'eval.json'}")
+
+
+@cli.command()
+@click.option("--dataset", default="fashion-mnist", show_default=True)
+@click.option("--data-dir", help="Folder with the dataset's files.")
+@click.option("--backbone", default="conv6", show_default=True, help="The random-init encoder to measure.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", default="runs/baseline", show_default=True, type=click.Path(file_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Evaluation fields, e.g. eval.probe_epochs=50.")
+def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: str, sets: tuple[str, ...]) -> None:
+    """Raw pixels and a random-init encoder under the same protocols: the reference for every result."""
+    from selfsup import api
+    from selfsup.backbones import BACKBONES
+    from selfsup.config import EvalConfig, build_dataclass
+    from selfsup.data import DATASETS
+
+    def run() -> dict[str, Any]:
+        DATASETS.get(dataset)
+        BACKBONES.get(backbone)
+        fields = {key.removeprefix("eval."): value for key, value in parse_sets(sets).items()}
+        eval_config = build_dataclass(EvalConfig, fields, "eval")
+        return api.baseline(dataset, backbone, out, data_dir, seed, eval_config)
+
+    results = _run_guarded(run)
+    for name, evaluation in results.items():
+        click.echo(f"{name:<12} ", nl=False)
+        _print_eval(evaluation)
+    click.echo(f"wrote {out}/raw-pixels/eval.json and {out}/random-init/eval.json")
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["speed", "eval", "accuracy", "all"]), default="all")
+@click.option("--budget", type=click.Choice(["quick", "standard"]), default="standard", show_default=True,
+              help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
+@click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))
+def bench(what: str, budget: str, out: str) -> None:
+    """Measure throughput, data share, evaluation time and accuracy; writes JSON + Markdown to --out."""
+    from selfsup import benchmark
+
+    report = _run_guarded(benchmark.run, what, budget, Path(out))
+    click.echo(report)
+
+
+@cli.command(name="keys")
+@click.argument("method", default="simclr")
+def keys_command(method: str) -> None:
+    """List every config key `--set` accepts for METHOD."""
+    from selfsup.methods import get_method
+
+    params = _run_guarded(get_method, method).Config
+    click.echo("\n".join(valid_keys(params)))
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="selfsup", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

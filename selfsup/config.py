@@ -1,0 +1,335 @@
+"""Typed, frozen run configuration: one dataclass per component, YAML in and out.
+
+Every field is validated when the dataclass is built, so a bad value is rejected before any
+work starts. Method-specific fields live in the method's own ``Config`` dataclass (see
+``selfsup.methods``) and are stored under ``params``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that cannot be used; raised before any work starts."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "fashion-mnist"  # a registered dataset name (see `selfsup datasets`)
+    data_dir: str | None = None  # where the files are; else $SELFSUP_DATA, /usr/share/datasets, the cache
+    limit: int | None = None  # train on a fixed random subset of this many images (quick checks)
+    download: bool = True  # fetch missing files from the official source (verified by checksum)
+
+    def __post_init__(self) -> None:
+        _check(self.limit is None or self.limit >= 2, f"data.limit must be at least 2, got {self.limit}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Batched view augmentation; magnitudes are those at strength 1 (the recipe)."""
+
+    strength: float = 1.0  # scales every magnitude: 0 is the identity, 1 the recipe below
+    crop_scale: tuple[float, float] = (0.2, 1.0)  # random resized crop, area fraction range
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)  # aspect ratio range (log-uniform)
+    flip_p: float = 0.5  # horizontal flip probability
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)  # brightness, contrast, saturation, hue
+    jitter_p: float = 0.8  # probability that colour jitter is applied
+    grayscale_p: float = 0.2  # probability of converting to grayscale (no-op on 1 channel)
+    blur_p: float = 0.0  # Gaussian blur probability (SimCLR uses 0.5 on large images, none at 32 px)
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    solarize_p: float = 0.0  # solarize probability
+    solarize_threshold: float = 0.5
+    rotation_degrees: float = 0.0  # random rotation in [-d, d]
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.strength <= 1.0, f"augment.strength must be in [0, 1], got {self.strength}")
+        lo, hi = self.crop_scale
+        _check(0.0 < lo <= hi <= 1.0, f"augment.crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
+        _check(0.0 < self.crop_ratio[0] <= self.crop_ratio[1], f"bad augment.crop_ratio {self.crop_ratio}")
+        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"augment.{name} must be a probability in [0, 1], got {value}")
+        _check(all(j >= 0 for j in self.jitter), f"augment.jitter magnitudes must be >= 0, got {self.jitter}")
+        _check(self.jitter[3] <= 0.5, f"augment.jitter hue must be <= 0.5, got {self.jitter[3]}")
+        _check(0 < self.blur_sigma[0] <= self.blur_sigma[1], f"bad augment.blur_sigma {self.blur_sigma}")
+        _check(0.0 <= self.rotation_degrees <= 180.0, "augment.rotation_degrees must be in [0, 180]")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    optimizer: str = "adam"  # adam, adamw, sgd or lars
+    lr: float = 1e-3  # peak learning rate, reached after warm-up
+    weight_decay: float = 1e-6  # never applied to biases and norm parameters
+    momentum: float = 0.9  # sgd / lars momentum
+    schedule: str = "cosine"  # cosine or constant (after warm-up)
+    warmup_epochs: float = 0.0  # linear warm-up from 0; fractions of an epoch are fine
+    min_lr_ratio: float = 0.0  # cosine ends at lr * min_lr_ratio
+    grad_clip: float | None = None  # clip the global gradient norm to this value
+
+    def __post_init__(self) -> None:
+        _check(self.optimizer in ("adam", "adamw", "sgd", "lars"),
+               f"optim.optimizer must be one of adam, adamw, sgd, lars; got {self.optimizer!r}")
+        _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        _check(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        _check(0 <= self.momentum < 1, f"optim.momentum must be in [0, 1), got {self.momentum}")
+        _check(self.schedule in ("cosine", "constant"), f"optim.schedule must be cosine or constant, got {self.schedule!r}")
+        _check(self.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        _check(0 <= self.min_lr_ratio <= 1, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        _check(self.grad_clip is None or self.grad_clip > 0, f"optim.grad_clip must be > 0, got {self.grad_clip}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 256  # images per step (each method makes its own views from them)
+    seed: int = 0
+    precision: str = "auto"  # auto measures fp32 against bf16 on this device once and keeps the faster
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    checkpoint_every: int = 200  # steps between checkpoints (one is always written at the end)
+    log_every: int = 20  # steps between lines in metrics.jsonl
+    threads: int | None = None  # torch intra-op threads; default: all cores
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
+        _check(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
+        _check(self.precision in ("auto", "fp32", "bf16"), f"train.precision must be auto, fp32 or bf16, got {self.precision!r}")
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+               f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
+        _check(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
+        _check(self.log_every >= 1, "train.log_every must be >= 1")
+        _check(self.threads is None or self.threads >= 1, "train.threads must be >= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    knn_k: int = 20  # neighbours in the weighted kNN vote
+    knn_temperature: float = 0.07  # weight exp(cos / T) per neighbour (Wu et al. 2018)
+    probe_epochs: int = 30  # linear probe epochs on cached features (memory-bound: ~0.5 s each at 60k x 4608)
+    probe_lr: float = 1e-3
+    probe_batch_size: int = 1024
+    kmeans_restarts: int = 3
+    max_feature_dim: int = 256  # kNN and k-means use the top-256 singular subspace of wider features; 0: exact
+    extract_batch_size: int = 1024  # feature extraction batch
+    train_limit: int | None = None  # evaluate on a fixed random subset of the training split (quick checks)
+    test_limit: int | None = None  # likewise for the test split
+
+    def __post_init__(self) -> None:
+        _check(self.train_limit is None or self.train_limit >= 10, "eval.train_limit must be >= 10")
+        _check(self.test_limit is None or self.test_limit >= 10, "eval.test_limit must be >= 10")
+        _check(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")
+        _check(self.knn_temperature > 0, f"eval.knn_temperature must be > 0, got {self.knn_temperature}")
+        _check(self.probe_epochs >= 1, "eval.probe_epochs must be >= 1")
+        _check(self.probe_lr > 0, "eval.probe_lr must be > 0")
+        _check(self.probe_batch_size >= 1 and self.extract_batch_size >= 1, "eval batch sizes must be >= 1")
+        _check(self.kmeans_restarts >= 1, "eval.kmeans_restarts must be >= 1")
+        _check(self.max_feature_dim >= 0, "eval.max_feature_dim must be >= 0 (0 keeps every dimension)")
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "augment": AugmentConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run. ``params`` is the method's own typed config."""
+
+    method: str = "simclr"
+    backbone: str = "conv6"
+    params: Any = None  # the method's Config instance; filled from the registry when None
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        from selfsup.methods import get_method  # late: methods import config
+
+        method_cls = get_method(self.method)
+        from selfsup.backbones import BACKBONES
+
+        BACKBONES.get(self.backbone)
+        if self.params is None:
+            object.__setattr__(self, "params", method_cls.Config())
+        elif isinstance(self.params, dict):
+            object.__setattr__(self, "params", build_dataclass(method_cls.Config, self.params, "params"))
+        elif not isinstance(self.params, method_cls.Config):
+            raise ConfigError(f"params must be a {method_cls.Config.__name__}, got {type(self.params).__name__}")
+        method_cls.validate_run(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        raw = dict(raw)
+        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown config keys {sorted(unknown)}; valid: {[f.name for f in dataclasses.fields(cls)]}")
+        kwargs: dict[str, Any] = {}
+        for name, section_cls in SECTIONS.items():
+            if name in raw:
+                kwargs[name] = build_dataclass(section_cls, raw.pop(name) or {}, name)
+        return cls(**raw, **kwargs)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        text = Path(path).read_text()
+        raw = yaml.safe_load(text) or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a config file must hold a mapping, got {type(raw).__name__}")
+        return cls.from_dict(raw)
+
+    def replace(self, overrides: dict[str, Any]) -> RunConfig:
+        """A copy with ``overrides`` applied; keys are ``section.field`` or a field name unique to one section."""
+        raw = self.to_dict()
+        if "method" in overrides and overrides["method"] != self.method:
+            raw["params"] = {}  # another method's params do not carry over
+        params_cls = _params_class(overrides.get("method", self.method))
+        for key, value in overrides.items():
+            section, name = resolve_key(key, params_cls)
+            if section is None:
+                raw[name] = value
+            else:
+                raw.setdefault(section, {})[name] = value
+        return RunConfig.from_dict(raw)
+
+
+def _params_class(method: str) -> type:
+    from selfsup.methods import get_method
+
+    return get_method(method).Config
+
+
+def valid_keys(params_cls: type | None = None) -> list[str]:
+    keys = ["method", "backbone"]
+    sections = dict(SECTIONS)
+    if params_cls is not None:
+        sections["params"] = params_cls
+    for section, section_cls in sections.items():
+        keys += [f"{section}.{f.name}" for f in dataclasses.fields(section_cls)]
+    return keys
+
+
+def resolve_key(key: str, params_cls: type | None = None) -> tuple[str | None, str]:
+    """Map ``--set`` keys (``optim.lr`` or a unique bare name such as ``lr``) to (section, field)."""
+    keys = valid_keys(params_cls)
+    if key in ("method", "backbone"):
+        return None, key
+    if "." in key:
+        if key not in keys:
+            raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
+        section, name = key.split(".", 1)
+        return section, name
+    matches = [k for k in keys if k.split(".")[-1] == key and "." in k]
+    if not matches:
+        raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
+    if len(matches) > 1:
+        raise ConfigError(f"config key {key!r} is ambiguous; use one of {', '.join(matches)}")
+    section, name = matches[0].split(".", 1)
+    return section, name
+
+
+def build_dataclass(cls: type, raw: dict[str, Any], where: str) -> Any:
+    """Build ``cls`` from plain values, converting each to its field's annotated type."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(raw) - set(fields)
+    if unknown:
+        raise ConfigError(f"unknown {where} keys {sorted(unknown)}; valid: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: coerce(value, hints[name], f"{where}.{name}") for name, value in raw.items()}
+    return cls(**kwargs)
+
+
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Convert a YAML or command-line value to ``annotation``; strings are parsed as YAML first."""
+    if isinstance(value, str) and annotation is not str:
+        parsed = yaml.safe_load(value) if value.strip() else None
+        if isinstance(parsed, str) and _is_optional(annotation) and parsed.lower() in ("none", "null"):
+            parsed = None
+        value = parsed
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return coerce(value, option, where)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"{where}: cannot use {value!r}")
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if isinstance(value, str):
+            value = [v for v in value.split(",")]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} expects a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(coerce(v, args[0], where) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{where} expects {len(args)} values, got {len(value)}: {value!r}")
+        return tuple(coerce(v, a, where) for v, a in zip(value, args))
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} expects a mapping, got {value!r}")
+        return dict(value)
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} expects true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{where} expects an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} expects a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if value is None or isinstance(value, (list, dict)):
+            raise ConfigError(f"{where} expects a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _is_optional(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value

@@ -1,0 +1,328 @@
+"""The dataset catalogue: where each dataset's files are found, how they are fetched and read."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from selfsup.data.dataset import ImageDataset
+from selfsup.data.readers import (
+    DatasetFileError,
+    read_cifar_batches,
+    read_idx_pair,
+    read_image_folder,
+    read_stl_binary,
+)
+from selfsup.registry import Registry
+
+log = logging.getLogger(__name__)
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are nowhere we look; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    md5: str
+    filename: str
+    extract: bool = False  # a tar archive whose contents are unpacked next to it
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    channels: int
+    image_size: int
+    num_classes: int
+    read: Callable[[Path, str], ImageDataset]  # (folder, split) -> dataset
+    marker: str  # a file (relative to the folder) whose presence means the dataset is there
+    downloads: tuple[Download, ...] = ()
+    splits: tuple[str, ...] = ("train", "test")
+    train_split: str = "train"  # the split self-supervised training uses
+    needs_files: bool = True
+    debian_package: str | None = None
+    classes: list[str] = field(default_factory=list)
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def _register(spec: DatasetSpec) -> None:
+    DATASETS.register(spec.name)(spec)
+
+
+def _idx_reader(classes: list[str]) -> Callable[[Path, str], ImageDataset]:
+    def read(folder: Path, split: str) -> ImageDataset:
+        prefix = "train" if split == "train" else "t10k"
+        images_path = _first_existing(folder, f"{prefix}-images-idx3-ubyte")
+        labels_path = _first_existing(folder, f"{prefix}-labels-idx1-ubyte")
+        images, labels = read_idx_pair(images_path, labels_path)
+        return ImageDataset(images, labels, classes)
+
+    return read
+
+
+def _first_existing(folder: Path, stem: str) -> Path:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.exists():
+            return candidate
+    raise DatasetFileError(f"{folder}: missing {stem}(.gz)")
+
+
+_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_register(DatasetSpec(
+    name="fashion-mnist", channels=1, image_size=28, num_classes=10, read=_idx_reader(FASHION_CLASSES),
+    marker="t10k-labels-idx1-ubyte*", debian_package="dataset-fashion-mnist", classes=FASHION_CLASSES,
+    downloads=(
+        Download(_FASHION_URL + "train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "train-images-idx3-ubyte.gz"),
+        Download(_FASHION_URL + "train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", "train-labels-idx1-ubyte.gz"),
+        Download(_FASHION_URL + "t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", "t10k-images-idx3-ubyte.gz"),
+        Download(_FASHION_URL + "t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", "t10k-labels-idx1-ubyte.gz"),
+    ),
+))
+
+_MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_MNIST_CLASSES = [str(i) for i in range(10)]
+_register(DatasetSpec(
+    name="mnist", channels=1, image_size=28, num_classes=10, read=_idx_reader(_MNIST_CLASSES),
+    marker="t10k-labels-idx1-ubyte*", classes=_MNIST_CLASSES,
+    downloads=(
+        Download(_MNIST_URL + "train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "train-images-idx3-ubyte.gz"),
+        Download(_MNIST_URL + "train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", "train-labels-idx1-ubyte.gz"),
+        Download(_MNIST_URL + "t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", "t10k-images-idx3-ubyte.gz"),
+        Download(_MNIST_URL + "t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", "t10k-labels-idx1-ubyte.gz"),
+    ),
+))
+
+
+def _cifar_reader(subdir: str, train_files: list[str], test_files: list[str], label_key: str,
+                  classes: list[str]) -> Callable[[Path, str], ImageDataset]:
+    def read(folder: Path, split: str) -> ImageDataset:
+        root = folder / subdir if (folder / subdir).is_dir() else folder
+        names = train_files if split == "train" else test_files
+        images, labels = read_cifar_batches([root / name for name in names], label_key)
+        return ImageDataset(images, labels, classes)
+
+    return read
+
+
+_register(DatasetSpec(
+    name="cifar10", channels=3, image_size=32, num_classes=10, classes=CIFAR10_CLASSES,
+    read=_cifar_reader("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels",
+                       CIFAR10_CLASSES),
+    marker="*test_batch",
+    downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+                        "cifar-10-python.tar.gz", extract=True),),
+))
+_CIFAR100_CLASSES = [str(i) for i in range(100)]
+_register(DatasetSpec(
+    name="cifar100", channels=3, image_size=32, num_classes=100, classes=_CIFAR100_CLASSES,
+    read=_cifar_reader("cifar-100-python", ["train"], ["test"], "fine_labels", _CIFAR100_CLASSES),
+    marker="*test",
+    downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
+                        "cifar-100-python.tar.gz", extract=True),),
+))
+
+
+def _read_stl(folder: Path, split: str) -> ImageDataset:
+    root = folder / "stl10_binary" if (folder / "stl10_binary").is_dir() else folder
+    parts = []
+    for part in split.split("+"):
+        labels_path = None if part == "unlabeled" else root / f"{part}_y.bin"
+        parts.append(read_stl_binary(root / f"{part}_X.bin", labels_path))
+    images = torch.cat([p[0] for p in parts])
+    labels = torch.cat([p[1] for p in parts])
+    return ImageDataset(images, labels, STL10_CLASSES)
+
+
+_register(DatasetSpec(
+    name="stl10", channels=3, image_size=96, num_classes=10, read=_read_stl, marker="*test_X.bin",
+    splits=("train", "test", "unlabeled", "train+unlabeled"), train_split="train+unlabeled", classes=STL10_CLASSES,
+    downloads=(Download("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", "91f7769df0f17e558f3565bffb0c7dfb",
+                        "stl10_binary.tar.gz", extract=True),),
+))
+
+IMAGE_FOLDER_SIZE = int(os.environ.get("SELFSUP_IMAGE_SIZE", "32"))
+
+
+def _read_folder(folder: Path, split: str) -> ImageDataset:
+    root = folder / split if (folder / split).is_dir() else folder
+    if not (folder / split).is_dir() and split != "train":
+        raise DatasetFileError(f"{folder}: no {split}/ subfolder; an image folder with splits holds train/ and test/")
+    images, labels, classes = read_image_folder(root, IMAGE_FOLDER_SIZE, 3)
+    return ImageDataset(images, labels, classes)
+
+
+_register(DatasetSpec(
+    name="image-folder", channels=3, image_size=IMAGE_FOLDER_SIZE, num_classes=0, read=_read_folder, marker="*",
+))
+
+
+def _read_digits(folder: Path, split: str) -> ImageDataset:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.from_numpy((digits.images * (255.0 / 16.0)).round().astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(digits.target.astype(np.int64))
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    cut = int(0.8 * len(labels))
+    index = order[:cut] if split == "train" else order[cut:]
+    return ImageDataset(images[index].contiguous(), labels[index], [str(i) for i in range(10)])
+
+
+_register(DatasetSpec(
+    name="digits", channels=1, image_size=8, num_classes=10, read=_read_digits, marker="", needs_files=False,
+    classes=[str(i) for i in range(10)],
+))
+
+
+def make_synthetic(n: int, seed: int, size: int = 16, channels: int = 3, num_classes: int = 10) -> ImageDataset:
+    """Procedural images whose class is a shape and colour, randomly placed, scaled and noised.
+
+    Small, instant and learnable: a test set for pipelines, never a benchmark.
+    """
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, num_classes, (n,), generator=g)
+    coords = torch.linspace(-1, 1, size)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    centre = (torch.rand(n, 2, generator=g) - 0.5) * 0.8
+    scale = 0.35 + 0.3 * torch.rand(n, generator=g)
+    dx = (xx[None] - centre[:, 0, None, None]) / scale[:, None, None]
+    dy = (yy[None] - centre[:, 1, None, None]) / scale[:, None, None]
+    shapes = torch.stack([
+        (dx**2 + dy**2 < 1).float(),  # disc
+        ((dx.abs() < 1) & (dy.abs() < 1)).float(),  # square
+        ((dx.abs() + dy.abs()) < 1).float(),  # diamond
+        ((dx.abs() < 1) & (dy.abs() < 0.3)).float(),  # horizontal bar
+        ((dy.abs() < 1) & (dx.abs() < 0.3)).float(),  # vertical bar
+        (((dx**2 + dy**2) < 1) & ((dx**2 + dy**2) > 0.4)).float(),  # ring
+        ((dy > -1) & (dy < 1) & (dx.abs() < (1 - dy) / 2)).float(),  # triangle
+        (((dx.abs() < 1) & (dy.abs() < 0.25)) | ((dy.abs() < 1) & (dx.abs() < 0.25))).float(),  # cross
+        (((dx - dy).abs() < 0.35) & (dx.abs() < 1)).float(),  # diagonal
+        ((torch.sin(4 * dx) > 0) & (dx**2 + dy**2 < 1)).float(),  # striped disc
+    ])  # (classes, n, H, W)
+    mask = shapes[labels % 10, torch.arange(n)]  # (n, H, W)
+    palette = torch.tensor([[1, .2, .2], [.2, 1, .2], [.2, .2, 1], [1, 1, .2], [1, .2, 1],
+                            [.2, 1, 1], [1, .6, .2], [.6, .2, 1], [.9, .9, .9], [.5, 1, .5]])
+    colour = palette[labels % 10][:, :channels] if channels == 3 else torch.ones(n, 1)
+    background = 0.25 * torch.rand(n, channels, 1, 1, generator=g)
+    images = background + mask[:, None] * colour[:, :, None, None] * (0.6 + 0.4 * torch.rand(n, 1, 1, 1, generator=g))
+    images = images + 0.08 * torch.randn(images.shape, generator=g)
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return ImageDataset(images, labels, [f"class{i}" for i in range(num_classes)])
+
+
+_register(DatasetSpec(
+    name="synthetic", channels=3, image_size=16, num_classes=10, marker="", needs_files=False,
+    read=lambda folder, split: make_synthetic(2000 if split == "train" else 500, seed=0 if split == "train" else 1),
+    classes=[f"class{i}" for i in range(10)],
+))
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "selfsup"
+
+
+def candidate_folders(name: str, data_dir: str | Path | None) -> list[Path]:
+    """Where we look, in order: --data-dir (itself and <dir>/<name>), $SELFSUP_DATA/<name>, Debian's, the cache."""
+    folders: list[Path] = []
+    if data_dir is not None:
+        folders += [Path(data_dir), Path(data_dir) / name]
+    if os.environ.get("SELFSUP_DATA"):
+        root = Path(os.environ["SELFSUP_DATA"])
+        folders += [root / name, root]
+    folders += [Path("/usr/share/datasets") / name, cache_root() / name]
+    return folders
+
+
+def locate(spec: DatasetSpec, data_dir: str | Path | None, download: bool) -> Path:
+    if not spec.needs_files:
+        return Path(".")
+    folders = candidate_folders(spec.name, data_dir)
+    for folder in folders:
+        if folder.is_dir() and (spec.name == "image-folder" or _has_marker(folder, spec.marker)):
+            return folder
+    if download and spec.downloads:
+        target = Path(data_dir) if data_dir is not None else cache_root() / spec.name
+        try:
+            fetch(spec, target)
+            return target
+        except OSError as error:
+            log.warning("download of %s failed: %s", spec.name, error)
+    hints = ["  - put the files in a folder and pass --data-dir FOLDER (or set SELFSUP_DATA)"]
+    if spec.debian_package:
+        hints.insert(0, f"  - apt-get install -y {spec.debian_package}   (puts them in /usr/share/datasets/{spec.name}/)")
+    if spec.downloads:
+        hints.append(f"  - when online, selfsup downloads them from {spec.downloads[0].url.rsplit('/', 1)[0]}/ "
+                     "(on by default; data.download=true)")
+    raise DatasetNotFoundError(
+        f"dataset {spec.name!r} not found; looked in: {', '.join(str(f) for f in folders)}\nTo get it:\n" + "\n".join(hints)
+    )
+
+
+def _has_marker(folder: Path, pattern: str) -> bool:
+    return any(folder.glob(pattern)) or any(folder.glob(f"*/{pattern}"))
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(spec: DatasetSpec, target: Path) -> None:
+    """Download every file of ``spec`` into ``target``, verify its MD5, unpack archives."""
+    from tqdm.auto import tqdm
+
+    target.mkdir(parents=True, exist_ok=True)
+    for item in spec.downloads:
+        destination = target / item.filename
+        if not (destination.exists() and md5sum(destination) == item.md5):
+            log.info("downloading %s", item.url)
+            with tempfile.NamedTemporaryFile(dir=target, delete=False) as handle:
+                temporary = Path(handle.name)
+                with urllib.request.urlopen(item.url, timeout=30) as response:  # noqa: S310 (fixed https/http sources)
+                    total = int(response.headers.get("Content-Length") or 0)
+                    with tqdm(total=total or None, unit="B", unit_scale=True, desc=item.filename) as bar:
+                        for chunk in iter(lambda: response.read(1 << 20), b""):
+                            handle.write(chunk)
+                            bar.update(len(chunk))
+            actual = md5sum(temporary)
+            if actual != item.md5:
+                temporary.unlink()
+                raise OSError(f"{item.url}: checksum mismatch (md5 {actual}, expected {item.md5})")
+            shutil.move(temporary, destination)
+        if item.extract:
+            with tarfile.open(destination) as archive:
+                archive.extractall(target, filter="data")
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None,
+                 download: bool = True) -> ImageDataset:
+    """Read a dataset split into memory as uint8 tensors."""
+    spec = DATASETS.get(name)
+    if split not in spec.splits:
+        raise ValueError(f"dataset {name!r} has splits {', '.join(spec.splits)}; got {split!r}")
+    folder = locate(spec, data_dir, download)
+    dataset = spec.read(folder, split)
+    dataset.name = name
+    return dataset

@@ -1,0 +1,101 @@
+"""In-memory image datasets and the batch source the trainer reads from.
+
+Small datasets are held whole as uint8 tensors on the training device and batched by
+index slices, with no DataLoader and no per-sample Python (FastMNIST, seed 003). A
+streaming source for folders larger than memory only has to offer the same
+``BatchSource`` interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+
+class ImageDataset:
+    """uint8 images (N, C, H, W) with int64 labels (N,); label -1 means unlabeled."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], name: str = "") -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images")
+        self.images = images
+        self.labels = labels
+        self.classes = classes
+        self.name = name
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    def subset(self, indices: torch.Tensor) -> ImageDataset:
+        return ImageDataset(self.images[indices], self.labels[indices], self.classes, self.name)
+
+    def random_subset(self, n: int, seed: int) -> ImageDataset:
+        """A fixed random subset of ``n`` images (the same for the same seed)."""
+        if n >= len(self):
+            return self
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        return self.subset(order[:n].sort().values)
+
+    def to(self, device: torch.device | str) -> ImageDataset:
+        return ImageDataset(self.images.to(device), self.labels.to(device), self.classes, self.name)
+
+    def float_batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """Images in order as float [0, 1] batches, for feature extraction."""
+        for start in range(0, len(self), batch_size):
+            yield to_float(self.images[start : start + batch_size])
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [0, 1]."""
+    return images.float().div_(255.0)
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor  # (B, C, H, W) float in [0, 1], on the training device
+    labels: torch.Tensor  # (B,), never used by self-supervised losses; for monitoring
+    indices: torch.Tensor  # (B,) positions in the training set (auto-decoder codes, neighbours)
+
+
+class BatchSource(Protocol):
+    """What the trainer iterates: a fixed number of batches per epoch, in a seed-determined order."""
+
+    steps_per_epoch: int
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]: ...
+
+
+class InMemorySource:
+    """Shuffled index-slice batches over a dataset held on the device; drops the last partial batch."""
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, device: torch.device | str) -> None:
+        if len(dataset) < batch_size:
+            raise ValueError(f"batch size {batch_size} is larger than the training set ({len(dataset)} images)")
+        self.dataset = dataset.to(device)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps_per_epoch = len(dataset) // batch_size
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """The epoch's permutation: a pure function of (seed, epoch), so a resumed run sees the same batches."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.dataset), generator=generator).to(self.dataset.images.device)
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
+        order = self.order(epoch)
+        for step in range(start_step, self.steps_per_epoch):
+            index = order[step * self.batch_size : (step + 1) * self.batch_size]
+            yield Batch(to_float(self.dataset.images[index]), self.dataset.labels[index], index)

@@ -1,0 +1,145 @@
+"""File readers: each returns uint8 images (N, C, H, W) and int64 labels (N,).
+
+Every reader names the file it was reading when the file is truncated or corrupt.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class DatasetFileError(ValueError):
+    """A dataset file that is truncated, corrupt or not of the expected format."""
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise DatasetFileError(f"{path}: cannot read ({error}); the file is truncated or corrupt") from error
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (MNIST format), raw or gzipped, into a numpy array."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DatasetFileError(f"{path}: not an IDX file (bad magic number)")
+    dtype_code, ndim = data[2], data[3]
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if dtype_code not in dtypes:
+        raise DatasetFileError(f"{path}: unknown IDX element type 0x{dtype_code:02x}")
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DatasetFileError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(dtypes[dtype_code])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(data) != expected:
+        raise DatasetFileError(
+            f"{path}: truncated or corrupt IDX file: {len(data)} bytes, expected {expected} for shape {shape}"
+        )
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3:
+        raise DatasetFileError(f"{images_path}: expected (N, H, W) images, got shape {images.shape}")
+    if labels.shape != (images.shape[0],):
+        raise DatasetFileError(
+            f"{labels_path}: {labels.shape[0]} labels for {images.shape[0]} images in {images_path}"
+        )
+    return torch.from_numpy(images.astype(np.uint8)).unsqueeze(1).contiguous(), torch.from_numpy(labels.astype(np.int64))
+
+
+def read_cifar_batches(paths: list[Path], label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10/100 python pickle batches: ``data`` (N, 3072) uint8 and a label list."""
+    images, labels = [], []
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError) as error:
+            raise DatasetFileError(f"{path}: cannot unpickle CIFAR batch ({error})") from error
+        data = batch.get(b"data")
+        batch_labels = batch.get(label_key.encode())
+        if data is None or batch_labels is None:
+            raise DatasetFileError(f"{path}: not a CIFAR batch (keys {sorted(k.decode() for k in batch)})")
+        data = np.asarray(data, dtype=np.uint8)
+        if data.ndim != 2 or data.shape[1] != 3072 or len(batch_labels) != data.shape[0]:
+            raise DatasetFileError(f"{path}: unexpected CIFAR batch shape {data.shape}")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(batch_labels, dtype=np.int64))
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+
+def read_stl_binary(images_path: Path, labels_path: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """STL-10 binary files: column-major 3x96x96 uint8 images; labels 1..10 (unlabeled: -1)."""
+    data = _read_bytes(images_path)
+    size = 3 * 96 * 96
+    if len(data) == 0 or len(data) % size:
+        raise DatasetFileError(f"{images_path}: {len(data)} bytes is not a whole number of 96x96x3 images")
+    images = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3, 96, 96).transpose(0, 1, 3, 2)
+    if labels_path is None:
+        labels = np.full(images.shape[0], -1, dtype=np.int64)
+    else:
+        labels = np.frombuffer(_read_bytes(labels_path), dtype=np.uint8).astype(np.int64) - 1
+        if labels.shape[0] != images.shape[0]:
+            raise DatasetFileError(f"{labels_path}: {labels.shape[0]} labels for {images.shape[0]} images")
+    return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """One subfolder per class, sorted; files sorted within each."""
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise DatasetFileError(f"{root}: an image folder needs one subfolder per class, found none")
+    paths, labels = [], []
+    for index, name in enumerate(classes):
+        for path in sorted((root / name).iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(path)
+                labels.append(index)
+    if not paths:
+        raise DatasetFileError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class folders")
+    return paths, labels, classes
+
+
+def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
+    """Decode, convert to ``channels`` and resize (shorter side) + centre-crop to ``size``; (C, size, size) uint8."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            width, height = image.size
+            scale = size / min(width, height)
+            image = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)
+            width, height = image.size
+            left, top = (width - size) // 2, (height - size) // 2
+            image = image.crop((left, top, left + size, top + size))
+            array = np.asarray(image, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as error:
+        raise DatasetFileError(f"{path}: cannot decode image ({error})") from error
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def read_image_folder(root: Path, size: int, channels: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    paths, labels, classes = list_image_folder(root)
+    images = np.stack([decode_image(path, size, channels) for path in paths])
+    return torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), classes
+
+

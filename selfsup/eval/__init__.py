@@ -1,0 +1,67 @@
+"""Evaluation of frozen representations: one feature extraction, then every protocol."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from selfsup.config import EvalConfig
+from selfsup.data import ImageDataset
+from selfsup.eval.protocols import (
+    cluster_accuracy,
+    extract_features,
+    kmeans_scores,
+    knn_accuracy,
+    knn_predict,
+    linear_probe,
+    project_top_subspace,
+)
+
+
+def evaluate_features(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
+                      config: EvalConfig, seed: int = 0) -> dict[str, Any]:
+    """Linear probe on the full features; kNN and k-means on features projected to ``max_feature_dim``."""
+    timings: dict[str, float] = {}
+    tic = time.perf_counter()
+    probe = linear_probe(train, train_labels, test, test_labels, config.probe_epochs, config.probe_lr,
+                         config.probe_batch_size, seed)
+    timings["linear_probe"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    train_small, test_small = project_top_subspace(train, test, config.max_feature_dim, seed)
+    timings["projection"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    knn = knn_accuracy(train_small, train_labels, test_small, test_labels, config.knn_k, config.knn_temperature)
+    timings["knn"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    kmeans = kmeans_scores(train_small, test_small, test_labels, num_classes, config.kmeans_restarts, seed)
+    timings["kmeans"] = time.perf_counter() - tic
+    return {
+        "linear_probe": probe,
+        "knn": knn,
+        "kmeans": kmeans,
+        "features": {"dim": train.shape[1], "knn_kmeans_dim": train_small.shape[1], "train_size": train.shape[0],
+                     "test_size": test.shape[0]},
+        "seconds": {name: round(value, 2) for name, value in timings.items()},
+    }
+
+
+def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: ImageDataset, test: ImageDataset,
+                       config: EvalConfig, device: torch.device, seed: int = 0) -> dict[str, Any]:
+    """Extract features of both splits once with ``embed``, then run every protocol."""
+    tic = time.perf_counter()
+    train_features = extract_features(embed, train, device, config.extract_batch_size)
+    test_features = extract_features(embed, test, device, config.extract_batch_size)
+    extraction = time.perf_counter() - tic
+    result = evaluate_features(train_features, train.labels.cpu(), test_features, test.labels.cpu(), config, seed)
+    result["seconds"]["features"] = round(extraction, 2)
+    return result
+
+
+__all__ = [
+    "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "kmeans_scores",
+    "knn_accuracy", "knn_predict", "linear_probe", "project_top_subspace",
+]

@@ -1,0 +1,1 @@
+"""Run directories, plots, baselines and (later) sweeps and reports."""

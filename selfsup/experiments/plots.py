@@ -1,0 +1,33 @@
+"""PNG plots a person can look at (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_loss(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Per-step loss (thin) and per-epoch mean (markers) against the step."""
+    steps = [m["step"] for m in metrics if "loss" in m]
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    epoch_steps = [m["step"] for m in metrics if "epoch_loss" in m]
+    epoch_losses = [m["epoch_loss"] for m in metrics if "epoch_loss" in m]
+    figure, axis = plt.subplots(figsize=(7, 4), dpi=110)
+    axis.plot(steps, losses, linewidth=0.8, alpha=0.6, label="loss (logged steps)")
+    if epoch_steps:
+        axis.plot(epoch_steps, epoch_losses, "o-", label="epoch mean")
+    axis.set_xlabel("step")
+    axis.set_ylabel("training loss")
+    axis.set_title(title or "training loss")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

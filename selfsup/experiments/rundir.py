@@ -1,0 +1,84 @@
+"""Run directories: config.yaml, metrics.jsonl, checkpoints/last.pt, eval.json, plots/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from selfsup.config import ConfigError, RunConfig
+
+
+class RunDirectoryError(RuntimeError):
+    """A run directory that would be overwritten or does not hold a run."""
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    a, b = flatten(old), flatten(new)
+    return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
+    """Create or check ``run_dir``; returns whether there is a checkpoint to resume from.
+
+    Refuses, without touching anything, a directory holding another run (a different config)
+    or, without ``resume``, one that already holds this run.
+    """
+    config_path = run_dir / "config.yaml"
+    checkpoint = run_dir / "checkpoints" / "last.pt"
+    if config_path.exists():
+        stored = yaml.safe_load(config_path.read_text()) or {}
+        differences = config_differences(stored, config.to_dict())
+        if differences:
+            raise RunDirectoryError(
+                f"{run_dir} holds a run with a different config ({'; '.join(differences[:6])}"
+                f"{' ...' if len(differences) > 6 else ''}); nothing was overwritten. Use another --out, "
+                "or pass the same options to resume it."
+            )
+        if not resume and (checkpoint.exists() or (run_dir / "metrics.jsonl").exists()):
+            raise RunDirectoryError(
+                f"{run_dir} already holds this run; nothing was overwritten. Pass --resume to continue it, "
+                "or use another --out."
+            )
+    elif run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        raise RunDirectoryError(f"{run_dir} exists and is not empty but holds no run; use another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoints").mkdir(exist_ok=True)
+    (run_dir / "plots").mkdir(exist_ok=True)
+    config_path.write_text(config.to_yaml())
+    return resume and checkpoint.exists()
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        raise RunDirectoryError(f"{run_dir} is not a run directory (no config.yaml)")
+    try:
+        return RunConfig.from_yaml(path)
+    except ConfigError as error:
+        raise RunDirectoryError(f"{path}: {error}") from error
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")

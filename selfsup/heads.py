@@ -1,0 +1,25 @@
+"""One parametrised MLP builder for projectors and predictors (after lightly's heads)."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+
+def mlp_head(in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, batch_norm: bool = True,
+             bn_affine: bool = True, last_bias: bool = True, last_batch_norm: bool = False) -> nn.Sequential:
+    """Linear -> [BatchNorm] -> ReLU for each hidden width, then a final Linear (optionally BatchNorm).
+
+    ``hidden_dims=()`` gives a single linear map (a one-layer predictor with ``last_bias=False``).
+    """
+    layers: list[nn.Module] = []
+    previous = in_dim
+    for width in hidden_dims:
+        layers.append(nn.Linear(previous, width, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width, affine=bn_affine))
+        layers.append(nn.ReLU(inplace=True))
+        previous = width
+    layers.append(nn.Linear(previous, out_dim, bias=last_bias))
+    if last_batch_norm:
+        layers.append(nn.BatchNorm1d(out_dim, affine=False))
+    return nn.Sequential(*layers)

@@ -1,0 +1,93 @@
+"""What a method is: an ``nn.Module`` holding a backbone and its heads, exposing one training step.
+
+The trainer owns the loop (minGPT's split): it calls ``training_step`` on each batch, steps
+the optimizer, then calls ``after_optimizer_step`` (EMA targets, predictor updates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn as nn
+
+from selfsup.augment import ViewAugment
+from selfsup.data import Batch
+from selfsup.registry import Registry
+
+if TYPE_CHECKING:
+    from selfsup.config import RunConfig
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor  # scalar, differentiable
+    logs: dict[str, float] = field(default_factory=dict)  # extra scalars for metrics.jsonl
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method may know about the data when it is built."""
+
+    in_channels: int
+    image_size: int
+    num_examples: int  # training-set size (per-image codes, neighbour tables)
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """For methods with no fields of their own."""
+
+
+class Method(nn.Module):
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""  # "joint-embedding" or "reconstruction"
+    summary: ClassVar[str] = ""  # one line for `selfsup methods`
+    Config: ClassVar[type] = NoParams
+    min_batch_size: ClassVar[int] = 1
+
+    def __init__(self, backbone: nn.Module, params: Any, augment: ViewAugment, context: MethodContext) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.params = params
+        self.augment = augment
+        self.context = context
+
+    @classmethod
+    def validate_run(cls, config: RunConfig) -> None:
+        """Reject a run configuration this method cannot train; raise ``ConfigError``."""
+        from selfsup.config import ConfigError
+
+        if config.train.batch_size < cls.min_batch_size:
+            raise ConfigError(
+                f"{cls.name} needs a batch size of at least {cls.min_batch_size}, got {config.train.batch_size}"
+            )
+
+    def training_step(self, batch: Batch, generator: torch.Generator) -> StepOutput:
+        raise NotImplementedError
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        """Called after every optimizer step; the default does nothing."""
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The representation: backbone features (B, out_dim) of images (B, C, H, W), uint8 or float in [0, 1]."""
+        if images.dtype == torch.uint8:
+            images = images.float().div_(255.0)
+        return self.backbone(images)
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register_method(name: str, family: str):  # type: ignore[no-untyped-def]
+    """Class decorator: registers a Method subclass under ``name``."""
+
+    def decorator(cls: type[Method]) -> type[Method]:
+        cls.name = name
+        cls.family = family
+        METHODS.register(name)(cls)
+        return cls
+
+    return decorator

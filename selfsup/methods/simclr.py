@@ -1,0 +1,43 @@
+"""SimCLR (Chen et al. 2020): two views, a projection head, NT-Xent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from selfsup.config import ConfigError
+from selfsup.heads import mlp_head
+from selfsup.losses import nt_xent
+from selfsup.methods.base import Method, StepOutput, register_method
+
+
+@dataclass(frozen=True)
+class SimCLRConfig:
+    temperature: float = 0.5  # NT-Xent tau; lower sharpens negatives (0.1-0.5 typical; 1 is seed 000's thesis)
+    projection_dim: int = 128  # output of the projection head, where the loss is computed
+    projection_hidden: int = 512  # hidden width of the 2-layer projection head
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ConfigError(f"params.temperature must be > 0, got {self.temperature}")
+        if self.projection_dim < 1 or self.projection_hidden < 1:
+            raise ConfigError("params.projection_dim and params.projection_hidden must be >= 1")
+
+
+@register_method("simclr", family="joint-embedding")
+class SimCLR(Method):
+    summary = "two augmented views, projection head, NT-Xent contrastive loss"
+    Config = SimCLRConfig
+    min_batch_size = 2  # the other images of the batch are the negatives
+
+    def __init__(self, backbone, params: SimCLRConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(backbone, params, augment, context)
+        self.projector = mlp_head(backbone.out_dim, (params.projection_hidden,), params.projection_dim)
+
+    def training_step(self, batch, generator: torch.Generator) -> StepOutput:  # type: ignore[no-untyped-def]
+        view1 = self.augment(batch.images, generator)
+        view2 = self.augment(batch.images, generator)
+        z = self.projector(self.backbone(torch.cat([view1, view2])))  # (2B, projection_dim)
+        z1, z2 = z.chunk(2)
+        return StepOutput(nt_xent(z1, z2, self.params.temperature))

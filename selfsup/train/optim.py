@@ -1,0 +1,62 @@
+"""Optimizers with no weight decay on biases and norm parameters, and LARS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn as nn
+
+from selfsup.config import OptimConfig
+
+
+class LARS(torch.optim.Optimizer):
+    """SGD with momentum and layer-wise trust ratios (You et al. 2017); groups with ``lars=False`` skip them."""
+
+    def __init__(self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
+                 trust_coefficient: float = 0.001) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                      trust_coefficient=trust_coefficient, lars=True))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[no-untyped-def]
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if group["weight_decay"]:
+                    grad = grad.add(p, alpha=group["weight_decay"])
+                if group["lars"]:
+                    param_norm, grad_norm = torch.norm(p), torch.norm(grad)
+                    ratio = torch.where((param_norm > 0) & (grad_norm > 0),
+                                        group["trust_coefficient"] * param_norm / grad_norm, torch.ones_like(param_norm))
+                    grad = grad * ratio
+                buffer = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p))
+                buffer.mul_(group["momentum"]).add_(grad)
+                p.add_(buffer, alpha=-group["lr"])
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups: weights with decay; biases and norm parameters (ndim <= 1) without, and without LARS."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0, "lars": False},
+    ]
+
+
+def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, config.weight_decay)
+    if config.optimizer == "lars":
+        return LARS(groups, lr=config.lr, momentum=config.momentum)
+    for group in groups:
+        group.pop("lars", None)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr)
+    return torch.optim.Adam(groups, lr=config.lr)

@@ -1,0 +1,212 @@
+"""One model-agnostic training loop. Nothing here knows which method it trains.
+
+The method supplies ``training_step(batch, generator) -> StepOutput`` and
+``after_optimizer_step(step, total_steps)``; the trainer owns optimizer, schedule,
+precision, clipping, checkpoints, resume, signals, logging and the progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from selfsup.config import RunConfig
+from selfsup.data import BatchSource
+from selfsup.methods import Method
+from selfsup.train.checkpoint import load_checkpoint, save_atomic
+from selfsup.train.optim import build_optimizer
+from selfsup.train.schedules import warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed."""
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: int
+    final_loss: float
+    seconds: float  # training time of this process (resumed runs add up their parts)
+    images_per_second: float
+
+
+class Trainer:
+    def __init__(self, method: Method, source: BatchSource, config: RunConfig, device: torch.device,
+                 precision: str = "fp32", run_dir: Path | None = None, progress: bool = True) -> None:
+        self.method = method.to(device)
+        self.source = source
+        self.config = config
+        self.device = device
+        self.bf16 = precision == "bf16"
+        self.run_dir = run_dir
+        self.progress = progress
+        self.optimizer = build_optimizer(self.method, config.optim)
+        self.steps_per_epoch = source.steps_per_epoch
+        self.total_steps = config.train.epochs * self.steps_per_epoch
+        warmup = round(config.optim.warmup_epochs * self.steps_per_epoch)
+        self.lr_schedule = warmup_cosine(config.optim.lr, self.total_steps, warmup,
+                                         config.optim.lr * config.optim.min_lr_ratio,
+                                         constant=config.optim.schedule == "constant")
+        self.generator = torch.Generator(device=device).manual_seed(config.train.seed)
+        self.step = 0
+        self.seconds = 0.0
+        self._stop_signal: int | None = None
+
+    # -- checkpoints ---------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoints" / "last.pt"
+
+    def state_dict(self, finished: bool = False) -> dict[str, Any]:
+        return {
+            "model": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "seconds": self.seconds,
+            "config": self.config.to_dict(),
+            "context": dataclasses.asdict(self.method.context),
+            "finished": finished,
+        }
+
+    def save(self, finished: bool = False) -> None:
+        if self.checkpoint_path is not None:
+            save_atomic(self.state_dict(finished), self.checkpoint_path)
+
+    def load(self, path: Path) -> None:
+        state = load_checkpoint(path, self.device)
+        self.method.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = state["step"]
+        self.generator.set_state(state["generator"].to("cpu") if self.device.type == "cpu" else state["generator"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.seconds = state["seconds"]
+        self._truncate_metrics()
+
+    # -- metrics -------------------------------------------------------------------------
+    @property
+    def metrics_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "metrics.jsonl"
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.metrics_path is not None:
+            with open(self.metrics_path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics(self) -> None:
+        """Drop lines logged after the checkpoint, so a resumed run's log has no duplicates."""
+        if self.metrics_path is None or not self.metrics_path.exists():
+            return
+        lines = self.metrics_path.read_text().splitlines()
+        kept = [line for line in lines if line and json.loads(line).get("step", 0) <= self.step]
+        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+
+    # -- signals -------------------------------------------------------------------------
+    @contextmanager
+    def _catch_stop_signals(self):  # type: ignore[no-untyped-def]
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):  # type: ignore[no-untyped-def]
+            if self._stop_signal is not None:  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    # -- the loop ------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        config = self.config.train
+        self.method.train()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
+                   desc=f"{self.method.name}", mininterval=1.0, dynamic_ncols=True)
+        last_loss = math.nan
+        window_images, window_start = 0, time.perf_counter()
+        images_per_second = 0.0
+        epoch_losses: list[float] = []
+        with self._catch_stop_signals():
+            while self.step < self.total_steps:
+                epoch, start_in_epoch = divmod(self.step, self.steps_per_epoch)
+                tic = time.perf_counter()
+                for batch in self.source.epoch(epoch, start_in_epoch):
+                    lr = float(self.lr_schedule[self.step])
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr * group.get("lr_scale", 1.0)
+                    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                        output = self.method.training_step(batch, self.generator)
+                    loss = output.loss.float()
+                    last_loss = loss.item()
+                    if not math.isfinite(last_loss):
+                        bar.close()
+                        where = f" ({self.checkpoint_path})" if self.checkpoint_path else ""
+                        raise DivergenceError(
+                            f"loss became {last_loss} at step {self.step} (epoch {epoch + 1}); training stopped and "
+                            f"the last good checkpoint was kept{where}. Try a lower learning rate (--lr) or "
+                            "gradient clipping (--set optim.grad_clip=1.0)."
+                        )
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if self.config.optim.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.config.optim.grad_clip)
+                    self.optimizer.step()
+                    self.method.after_optimizer_step(self.step, self.total_steps)
+                    self.step += 1
+                    epoch_losses.append(last_loss)
+                    window_images += batch.images.shape[0]
+                    bar.update(1)
+                    if self.step % config.log_every == 0 or self.step == self.total_steps:
+                        now = time.perf_counter()
+                        images_per_second = window_images / max(now - window_start, 1e-9)
+                        window_images, window_start = 0, now
+                        record = {"step": self.step, "epoch": epoch + 1, "loss": last_loss, "lr": lr,
+                                  "images_per_s": round(images_per_second, 1), **output.logs}
+                        self._log(record)
+                        bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{images_per_second:.0f}", refresh=False)
+                    if self._stop_signal is not None:
+                        self.seconds += time.perf_counter() - tic
+                        self.save()
+                        bar.close()
+                        name = signal.Signals(self._stop_signal).name
+                        raise TrainingInterrupted(
+                            f"{name} received: checkpoint saved at step {self.step}; continue with --resume"
+                        )
+                    if self.step % config.checkpoint_every == 0:
+                        self.seconds += time.perf_counter() - tic
+                        tic = time.perf_counter()
+                        self.save()
+                self.seconds += time.perf_counter() - tic
+                if epoch_losses:
+                    self._log({"step": self.step, "epoch": epoch + 1, "epoch_loss": sum(epoch_losses) / len(epoch_losses),
+                               "seconds": round(self.seconds, 2)})
+                epoch_losses = []
+                self.save(finished=self.step >= self.total_steps)
+        bar.close()
+        n_images = self.total_steps * getattr(self.source, "batch_size", 0)
+        return TrainResult(self.step, self.config.train.epochs, last_loss, self.seconds,
+                           n_images / self.seconds if self.seconds else 0.0)
