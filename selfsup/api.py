@@ -71,6 +71,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
     log.info("device %s, precision %s, %d training images", device, precision, len(dataset))
     context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
+    torch.manual_seed(config.train.seed)  # the initial weights are part of what the seed fixes
     method = build_method(config, context)
     source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device)
     trainer = Trainer(method, source, config, device, precision, run_dir, progress)

@@ -313,6 +313,11 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where} expects an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)  # YAML 1.1 reads 3e-4 (no dot) as a string
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} expects a number, got {value!r}")
         return float(value)

@@ -38,6 +38,9 @@ def project_top_subspace(train: torch.Tensor, test: torch.Tensor, dim: int, seed
     return train @ v, test @ v
 
 
+MIN_PROBE_STEPS = 300
+
+
 def linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
                  epochs: int = 100, lr: float = 1e-3, batch_size: int = 1024, seed: int = 0) -> dict[str, float]:
     """Softmax regression on standardised frozen features; Adam with cosine decay, no augmentation."""
@@ -47,8 +50,11 @@ def linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
     test = (test - mean) / std
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     layer = torch.nn.Linear(train.shape[1], num_classes)
+    torch.nn.init.zeros_(layer.weight)  # a convex problem: start from the symmetric point, not a random tilt
+    torch.nn.init.zeros_(layer.bias)
     optimizer = torch.optim.Adam(layer.parameters(), lr=lr, weight_decay=1e-6)
     steps_per_epoch = math.ceil(train.shape[0] / batch_size)
+    epochs = max(epochs, math.ceil(MIN_PROBE_STEPS / steps_per_epoch))  # small sets still get enough steps
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
     # Shuffle once, then visit contiguous slices in a random order each epoch: no per-epoch copy of the features.
     order = torch.randperm(train.shape[0], generator=generator)

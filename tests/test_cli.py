@@ -1,0 +1,80 @@
+"""The command line end to end on the built-in synthetic set."""
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from selfsup.cli import cli
+
+QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "1", "--batch-size", "64", "--quiet",
+         "--set", "eval.probe_epochs=2"]
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_methods_lists_simclr_with_its_family() -> None:
+    result = invoke("methods")
+    assert result.exit_code == 0 and "simclr" in result.output and "joint-embedding" in result.output
+
+
+def test_train_then_eval_then_resume(tmp_path: Path) -> None:
+    out = str(tmp_path / "run")
+    result = invoke("train", "simclr", *QUICK, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "linear probe accuracy" in result.output
+    evaluation = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert 0 <= evaluation["linear_probe"]["accuracy"] <= 1
+    assert {"accuracy", "k"} <= set(evaluation["knn"]) and {"nmi", "ari", "accuracy"} <= set(evaluation["kmeans"])
+    result = invoke("eval", out)
+    assert result.exit_code == 0 and "kNN" in result.output
+    again = invoke("train", "simclr", *QUICK, "--out", out)
+    assert again.exit_code == 1 and "--resume" in again.output
+    resumed = invoke("train", "simclr", *QUICK, "--out", out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_config_file_and_set(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("backbone: mlp\noptim:\n  lr: 0.002\ndata:\n  dataset: synthetic\n")
+    result = invoke("train", "simclr", "--config", str(config), "--epochs", "1", "--batch-size", "64", "--quiet",
+                    "--no-eval", "--set", "temperature=0.3", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "run" / "config.yaml").read_text()
+    assert "lr: 0.002" in written and "temperature: 0.3" in written and "dataset: synthetic" in written
+    assert not (tmp_path / "run" / "eval.json").exists()
+
+
+def test_baseline_writes_both_references(tmp_path: Path) -> None:
+    result = invoke("baseline", "--dataset", "synthetic", "--backbone", "mlp", "--out", str(tmp_path / "base"),
+                    "--set", "probe_epochs=2")
+    assert result.exit_code == 0, result.output
+    for name in ("raw-pixels", "random-init"):
+        assert "linear_probe" in json.loads((tmp_path / "base" / name / "eval.json").read_text())
+
+
+def test_bad_input_exits_2_with_the_valid_names(tmp_path: Path) -> None:
+    result = invoke("train", "nope")
+    assert result.exit_code == 2 and "valid methods: simclr" in result.output
+    result = invoke("train", "simclr", "--dataset", "imagenet")
+    assert result.exit_code == 2 and "fashion-mnist" in result.output
+    result = invoke("train", "simclr", "--backbone", "vgg")
+    assert result.exit_code == 2 and "resnet18" in result.output
+    result = invoke("train", "simclr", "--lr", "0", "--out", str(tmp_path / "never"))
+    assert result.exit_code == 2 and "lr must be > 0" in result.output
+    result = invoke("train", "simclr", "--set", "augment.strength=2")
+    assert result.exit_code == 2 and "strength" in result.output
+    result = invoke("train", "simclr", "--set", "bogus=1")
+    assert result.exit_code == 2 and "valid keys" in result.output
+    assert not (tmp_path / "never").exists()
+
+
+def test_device_cuda_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    result = invoke("train", "simclr", *QUICK, "--device", "cuda", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2 and "CUDA is not available" in result.output

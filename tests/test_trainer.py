@@ -1,0 +1,114 @@
+import math
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import selfsup
+from selfsup.config import RunConfig
+from selfsup.experiments.rundir import RunDirectoryError
+from selfsup.methods.simclr import SimCLR
+from selfsup.train import DivergenceError, TrainingInterrupted, cosine_momentum, update_momentum, warmup_cosine
+
+
+def config(**overrides: object) -> RunConfig:
+    values = {"backbone": "mlp", "dataset": "synthetic", "limit": 256, "epochs": 2, "train.batch_size": 64,
+              "checkpoint_every": 3, "log_every": 1, "eval.probe_epochs": 2, **overrides}
+    return RunConfig().replace(values)
+
+
+def weights(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, monkeypatch) -> None:
+    selfsup.train(config(), out=tmp_path / "straight", evaluate=False, progress=False)
+
+    original = SimCLR.after_optimizer_step
+
+    def send_sigterm_at_step_5(self, step, total_steps):  # type: ignore[no-untyped-def]
+        original(self, step, total_steps)
+        if step == 4:  # the fifth optimizer step, mid-epoch
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(SimCLR, "after_optimizer_step", send_sigterm_at_step_5)
+    with pytest.raises(TrainingInterrupted, match="resume"):
+        selfsup.train(config(), out=tmp_path / "resumed", evaluate=False, progress=False)
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=False)["step"] == 5
+    monkeypatch.setattr(SimCLR, "after_optimizer_step", original)
+    selfsup.train(config(), out=tmp_path / "resumed", resume=True, evaluate=False, progress=False)
+
+    straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+    steps = [line for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(steps) == 8  # no duplicated lines after the resume
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    original = SimCLR.training_step
+
+    def poisoned(self, batch, generator):  # type: ignore[no-untyped-def]
+        output = original(self, batch, generator)
+        if self.poison_after is not None and self.steps_seen >= self.poison_after:
+            output.loss = output.loss * float("nan")
+        self.steps_seen += 1
+        return output
+
+    monkeypatch.setattr(SimCLR, "training_step", poisoned)
+    monkeypatch.setattr(SimCLR, "steps_seen", 0, raising=False)
+    monkeypatch.setattr(SimCLR, "poison_after", 4, raising=False)
+    with pytest.raises(DivergenceError, match="loss became nan at step 4.*--lr"):
+        selfsup.train(config(), out=tmp_path / "run", evaluate=False, progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    assert state["step"] == 4  # the epoch-end checkpoint after step 4 (checkpoint_every=3 wrote step 3 first)
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_run_directory_with_another_config_is_refused_untouched(tmp_path: Path) -> None:
+    selfsup.train(config(epochs=1), out=tmp_path / "run", evaluate=False, progress=False)
+    before = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(RunDirectoryError, match="different config.*train.epochs"):
+        selfsup.train(config(epochs=2), out=tmp_path / "run", evaluate=False, progress=False)
+    with pytest.raises(RunDirectoryError, match="--resume"):
+        selfsup.train(config(epochs=1), out=tmp_path / "run", evaluate=False, progress=False)
+    assert (tmp_path / "run" / "config.yaml").read_text() == before
+
+
+def test_run_directory_contents(tmp_path: Path) -> None:
+    result = selfsup.train(config(), out=tmp_path / "run", progress=False)
+    for name in ("config.yaml", "metrics.jsonl", "checkpoints/last.pt", "eval.json", "plots/loss.png"):
+        assert (tmp_path / "run" / name).exists(), name
+    assert (tmp_path / "run" / "plots" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    for key in ("linear_probe", "knn", "kmeans"):
+        assert key in result.eval
+
+
+def test_warmup_cosine_schedule_formula() -> None:
+    schedule = warmup_cosine(1.0, total_steps=10, warmup_steps=2, final_value=0.1)
+    assert schedule.shape == (10,)
+    assert schedule[0] == pytest.approx(0.5) and schedule[1] == pytest.approx(1.0)
+    for k in range(8):
+        expected = 0.1 + 0.45 * (1 + math.cos(math.pi * k / 8))
+        assert schedule[2 + k] == pytest.approx(expected)
+    assert np.all(warmup_cosine(0.3, 5, constant=True) == 0.3)
+
+
+def test_cosine_momentum_schedule_rises_from_base_to_one() -> None:
+    schedule = cosine_momentum(0.99, 100)
+    assert schedule[0] == pytest.approx(0.99)
+    assert schedule[50] == pytest.approx(1 - 0.01 * (math.cos(math.pi * 0.5) + 1) / 2)
+    assert np.all(np.diff(schedule) >= 0)
+
+
+def test_ema_update_formula() -> None:
+    online, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = target.weight.detach().clone()
+    update_momentum(online, target, 0.9)
+    assert torch.allclose(target.weight, 0.9 * before + 0.1 * online.weight)
+    with pytest.raises(ValueError, match="momentum"):
+        update_momentum(online, target, 1.5)
