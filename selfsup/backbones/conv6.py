@@ -60,3 +60,25 @@ class Conv6BN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # (B, 512)
+
+
+@BACKBONES.register("conv3")
+class Conv3(nn.Module):
+    """Seed 002's MNIST encoder: conv c->16 (k3 s2 p1), ReLU, conv 16->32 (k3 s2 p1), ReLU, conv 32->64 (k = side).
+
+    28 -> 14 -> 7 -> 1: a 64-d feature, tiny and fast; the last kernel covers the whole remaining map.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, width: int = 16) -> None:
+        super().__init__()
+        side = (image_size + 1) // 2
+        side = (side + 1) // 2
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * width, 4 * width, side), nn.Flatten(),
+        )
+        self.out_dim = 4 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (B, 4 * width)

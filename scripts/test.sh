@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Installs everything, then runs the whole test suite (a few minutes on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+python3 -m pytest "$@"

@@ -1,0 +1,191 @@
+"""Benchmarks (never timed unit tests): throughput against the model's own cost, the data share of a step,
+evaluation time on 60k features, and accuracy under a documented budget beside the baselines.
+
+Every figure is measured in the same process as its reference, and reported as a ratio where possible.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from selfsup.config import EvalConfig, RunConfig
+from selfsup.data.catalog import cache_root
+from selfsup.losses import nt_xent
+from selfsup.train.device import _probe_step_time, cpu_model, device_name, resolve_device, resolve_precision
+
+# The standard budget: SimCLR + Conv6 on a fixed 10k-image Fashion-MNIST subset for 10 epochs
+# (about 20 minutes on 2 CPU cores), evaluated on the full 60k/10k splits.
+BUDGETS: dict[str, dict[str, Any]] = {
+    "quick": {"limit": 2000, "epochs": 2, "speed_steps": 4, "eval_train": 10000},
+    "standard": {"limit": 10000, "epochs": 10, "speed_steps": 12, "eval_train": None},
+}
+
+
+def _simclr_config(budget: dict[str, Any]) -> RunConfig:
+    return RunConfig().replace({"method": "simclr", "backbone": "conv6", "dataset": "fashion-mnist",
+                                "limit": budget["limit"], "epochs": budget["epochs"], "train.batch_size": 256})
+
+
+def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
+    """Images/s of the full training step against the model's own forward + backward on the same views."""
+    from selfsup.api import build_method, training_data
+    from selfsup.data import InMemorySource
+    from selfsup.methods import MethodContext
+    from selfsup.train.optim import build_optimizer
+
+    config = _simclr_config(budget)
+    device = resolve_device("auto")
+    precision = resolve_precision("auto", device, cache_root() / "precision.json")
+    dataset = training_data(config)
+    torch.manual_seed(0)
+    method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset))).to(device)
+    optimizer = build_optimizer(method, config.optim)
+    source = InMemorySource(dataset, config.train.batch_size, 0, device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    bf16 = precision == "bf16"
+    steps = budget["speed_steps"]
+    batches = [batch for _, batch in zip(range(steps + 1), source.epoch(0))]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def optimise(loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        optimise(method.training_step(batches[0], generator).loss)  # warm-up
+    # full step: batch slicing + augmentation + model, as the trainer runs it
+    data_seconds = 0.0
+    sync()
+    start = time.perf_counter()
+    iterator = source.epoch(1)
+    for _ in range(steps):
+        tic = time.perf_counter()
+        batch = next(iterator)
+        view1, view2 = method.augment(batch.images, generator), method.augment(batch.images, generator)
+        sync()
+        data_seconds += time.perf_counter() - tic
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            z1, z2 = method.projector(method.backbone(torch.cat([view1, view2]))).chunk(2)
+            optimise(nt_xent(z1, z2, config.params.temperature))
+    sync()
+    full_seconds = time.perf_counter() - start
+    # model only: the same computation on views made beforehand
+    views = [(method.augment(b.images, generator), method.augment(b.images, generator)) for b in batches[:steps]]
+    sync()
+    start = time.perf_counter()
+    for view1, view2 in views:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            z1, z2 = method.projector(method.backbone(torch.cat([view1, view2]))).chunk(2)
+            optimise(nt_xent(z1, z2, config.params.temperature))
+    sync()
+    model_seconds = time.perf_counter() - start
+    images = steps * config.train.batch_size
+    return {
+        "steps": steps, "batch_size": config.train.batch_size,
+        "train_images_per_s": round(images / full_seconds, 1),
+        "model_only_images_per_s": round(images / model_seconds, 1),
+        "epoch_time_ratio_to_model": round(full_seconds / model_seconds, 3),
+        "data_share_of_step": round(data_seconds / full_seconds, 4),
+        "precision": precision,
+        "precision_probe_ms": {"fp32": round(_probe_step_time(device, False) * 1e3, 1),
+                               "bf16": round(_probe_step_time(device, True) * 1e3, 1)},
+    }
+
+
+def bench_eval(budget: dict[str, Any]) -> dict[str, Any]:
+    """Evaluation time of a random-init Conv6 on Fashion-MNIST's 60k training / 10k test features."""
+    from selfsup.api import baseline
+
+    eval_config = EvalConfig(train_limit=budget["eval_train"])
+    tic = time.perf_counter()
+    result = baseline("fashion-mnist", "conv6", eval_config=eval_config)["random-init"]
+    seconds = result["seconds"]
+    protocols = seconds["linear_probe"] + seconds["projection"] + seconds["knn"] + seconds["kmeans"]
+    report = {"train_features": result["features"]["train_size"], "feature_dim": result["features"]["dim"],
+              "seconds": seconds, "probe_knn_kmeans_seconds": round(protocols, 2),
+              "total_seconds": round(time.perf_counter() - tic, 2), "knn_accuracy_projected": result["knn"]["accuracy"]}
+    if budget["eval_train"] is None:  # the exact kNN in full dimension, to show what the projection costs in accuracy
+        exact = baseline("fashion-mnist", "conv6", eval_config=EvalConfig(max_feature_dim=0, probe_epochs=1,
+                                                                           kmeans_restarts=1))["random-init"]
+        report["knn_accuracy_exact"] = exact["knn"]["accuracy"]
+        report["knn_exact_seconds"] = exact["seconds"]["knn"]
+    return report
+
+
+def bench_accuracy(budget: dict[str, Any], out: Path) -> dict[str, Any]:
+    """SimCLR under the budget, and the raw-pixel and random-init baselines, on the Fashion-MNIST test split."""
+    from selfsup.api import baseline, train
+
+    config = _simclr_config(budget)
+    run_dir = out / "runs" / f"simclr-{budget['limit']}x{budget['epochs']}"
+    if (run_dir / "eval.json").exists():
+        simclr = json.loads((run_dir / "eval.json").read_text())
+    else:
+        simclr = train(config, out=run_dir, resume=True).eval
+    baselines = baseline("fashion-mnist", "conv6", out=out / "runs" / "baseline")
+    rows = {"simclr": simclr, **baselines}
+    return {name: {"linear_probe": r["linear_probe"]["accuracy"], "knn": r["knn"]["accuracy"],
+                   "kmeans_nmi": r["kmeans"]["nmi"], "kmeans_accuracy": r["kmeans"]["accuracy"]}
+            for name, r in rows.items()} | {"simclr_training": simclr.get("training", {})}
+
+
+def run(what: str, budget_name: str, out: Path) -> str:
+    budget = BUDGETS[budget_name]
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device("auto")
+    results: dict[str, Any] = {"machine": device_name(device), "cpu": cpu_model(), "torch": torch.__version__,
+                               "budget": budget_name, "date": time.strftime("%Y-%m-%d")}
+    if what in ("speed", "all"):
+        results["speed"] = bench_speed(budget)
+    if what in ("eval", "all"):
+        results["eval"] = bench_eval(budget)
+    if what in ("accuracy", "all"):
+        results["accuracy"] = bench_accuracy(budget, out)
+    (out / f"{what}-{budget_name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = render(results)
+    (out / f"{what}-{budget_name}.md").write_text(markdown)
+    return markdown
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [f"Machine: {results['machine']}; torch {results['torch']}; budget {results['budget']}; "
+             f"{results['date']}", ""]
+    if "speed" in results:
+        s = results["speed"]
+        lines += ["| SimCLR + Conv6, Fashion-MNIST, batch 256 | value |", "|---|---|",
+                  f"| training throughput (data + augmentation + model) | {s['train_images_per_s']} images/s |",
+                  f"| model forward + backward alone, same views | {s['model_only_images_per_s']} images/s |",
+                  f"| epoch time / model-only time | {s['epoch_time_ratio_to_model']}x |",
+                  f"| data + augmentation share of a step | {100 * s['data_share_of_step']:.1f}% |",
+                  f"| precision chosen by `auto` (probe fp32 / bf16 ms) | {s['precision']} "
+                  f"({s['precision_probe_ms']['fp32']} / {s['precision_probe_ms']['bf16']}) |", ""]
+    if "eval" in results:
+        e = results["eval"]
+        sec = e["seconds"]
+        lines += [f"| evaluation on {e['train_features']} train features ({e['feature_dim']}-d) | seconds |",
+                  "|---|---|", f"| feature extraction (train + test) | {sec['features']} |",
+                  f"| linear probe | {sec['linear_probe']} |",
+                  f"| subspace projection for kNN / k-means | {sec['projection']} |", f"| kNN | {sec['knn']} |",
+                  f"| k-means | {sec['kmeans']} |", f"| probe + kNN + k-means | {e['probe_knn_kmeans_seconds']} |"]
+        if "knn_accuracy_exact" in e:
+            lines += [f"| kNN accuracy projected / exact (random-init) | {e['knn_accuracy_projected']:.4f} / "
+                      f"{e['knn_accuracy_exact']:.4f} (exact kNN took {e['knn_exact_seconds']} s) |"]
+        lines.append("")
+    if "accuracy" in results:
+        a = results["accuracy"]
+        lines += ["| representation | linear probe | kNN | k-means NMI | k-means acc. |", "|---|---|---|---|---|"]
+        for name in ("simclr", "random-init", "raw-pixels"):
+            r = a[name]
+            lines.append(f"| {name} | {r['linear_probe']:.4f} | {r['knn']:.4f} | {r['kmeans_nmi']:.4f} | "
+                         f"{r['kmeans_accuracy']:.4f} |")
+        lines.append("")
+    return "\n".join(lines)
