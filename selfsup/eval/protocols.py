@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from selfsup.data import ImageDataset
 
@@ -16,8 +17,9 @@ from selfsup.data import ImageDataset
 def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ImageDataset, device: torch.device,
                      batch_size: int = 1024) -> torch.Tensor:
     """(N, D) float32 features of every image, in order, on the CPU."""
-    chunks = [embed(batch.to(device)).float().flatten(1).cpu() for batch in dataset.float_batches(batch_size)]
-    return torch.cat(chunks)
+    batches = tqdm(dataset.float_batches(batch_size), total=math.ceil(len(dataset) / batch_size), unit="batch",
+                   desc=f"features {dataset.name}".strip(), leave=False, disable=len(dataset) < 20 * batch_size)
+    return torch.cat([embed(batch.to(device)).float().flatten(1).cpu() for batch in batches])
 
 
 def project_top_subspace(train: torch.Tensor, test: torch.Tensor, dim: int, seed: int = 0,
@@ -59,7 +61,7 @@ def linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
     # Shuffle once, then visit contiguous slices in a random order each epoch: no per-epoch copy of the features.
     order = torch.randperm(train.shape[0], generator=generator)
     train, train_labels = train[order], train_labels[order]
-    for _ in range(epochs):
+    for _ in tqdm(range(epochs), desc="linear probe", unit="epoch", leave=False, disable=train.shape[0] < 20_000):
         for index in torch.randperm(steps_per_epoch, generator=generator).tolist():
             rows = slice(index * batch_size, (index + 1) * batch_size)
             loss = F.cross_entropy(layer(train[rows]), train_labels[rows])
