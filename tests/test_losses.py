@@ -43,7 +43,7 @@ def test_nt_xent_with_gather_equals_single_process_on_the_global_batch() -> None
     for rank in range(2):
         rows = slice(4 * rank, 4 * rank + 4)
 
-        def gather(local: torch.Tensor, rows: slice = rows) -> torch.Tensor:
+        def gather(local: torch.Tensor, rows: slice = rows, rank: int = rank) -> torch.Tensor:
             source = normalised1 if torch.allclose(local, normalised1[rows]) else normalised2
             parts = [source[0:4], source[4:8]]
             parts[rank] = local
