@@ -15,7 +15,6 @@ import torch
 
 from selfsup.config import EvalConfig, RunConfig
 from selfsup.data.catalog import cache_root
-from selfsup.losses import nt_xent
 from selfsup.train.device import _probe_step_time, cpu_model, device_name, resolve_device, resolve_precision
 
 # The standard budget: SimCLR + Conv6 on a fixed 10k-image Fashion-MNIST subset for 10 epochs
@@ -60,9 +59,12 @@ def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
 
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        optimise(method.training_step(batches[0], generator).loss)  # warm-up
-    # full step: batch slicing + augmentation + model, as the trainer runs it
+    def model_step(batch, views) -> None:  # type: ignore[no-untyped-def]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            optimise(method.views_loss(batch, views).loss)
+
+    model_step(batches[0], method.make_views(batches[0], generator))  # warm-up
+    # full step: batch slicing + views + model, as the trainer runs it
     data_seconds = 0.0
     sync()
     start = time.perf_counter()
@@ -70,22 +72,18 @@ def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
     for _ in range(steps):
         tic = time.perf_counter()
         batch = next(iterator)
-        view1, view2 = method.augment(batch.images, generator), method.augment(batch.images, generator)
+        views = method.make_views(batch, generator)
         sync()
         data_seconds += time.perf_counter() - tic
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            z1, z2 = method.projector(method.backbone(torch.cat([view1, view2]))).chunk(2)
-            optimise(nt_xent(z1, z2, config.params.temperature))
+        model_step(batch, views)
     sync()
     full_seconds = time.perf_counter() - start
     # model only: the same computation on views made beforehand
-    views = [(method.augment(b.images, generator), method.augment(b.images, generator)) for b in batches[:steps]]
+    prepared = [(batch, method.make_views(batch, generator)) for batch in batches[:steps]]
     sync()
     start = time.perf_counter()
-    for view1, view2 in views:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            z1, z2 = method.projector(method.backbone(torch.cat([view1, view2]))).chunk(2)
-            optimise(nt_xent(z1, z2, config.params.temperature))
+    for batch, views in prepared:
+        model_step(batch, views)
     sync()
     model_seconds = time.perf_counter() - start
     images = steps * config.train.batch_size

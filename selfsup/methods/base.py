@@ -64,8 +64,17 @@ class Method(nn.Module):
                 f"{cls.name} needs a batch size of at least {cls.min_batch_size}, got {config.train.batch_size}"
             )
 
-    def training_step(self, batch: Batch, generator: torch.Generator) -> StepOutput:
+    def make_views(self, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """The data side of a step: the augmented views (or corrupted inputs, targets) the loss needs."""
         raise NotImplementedError
+
+    def views_loss(self, batch: Batch, views: tuple[torch.Tensor, ...]) -> StepOutput:
+        """The model side of a step: forward the views and compute the loss."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Batch, generator: torch.Generator) -> StepOutput:
+        """One step's loss; split in two so benchmarks can time data and model apart."""
+        return self.views_loss(batch, self.make_views(batch, generator))
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step; the default does nothing."""

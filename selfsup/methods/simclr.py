@@ -35,9 +35,10 @@ class SimCLR(Method):
         super().__init__(backbone, params, augment, context)
         self.projector = mlp_head(backbone.out_dim, (params.projection_hidden,), params.projection_dim)
 
-    def training_step(self, batch, generator: torch.Generator) -> StepOutput:  # type: ignore[no-untyped-def]
-        view1 = self.augment(batch.images, generator)
-        view2 = self.augment(batch.images, generator)
-        z = self.projector(self.backbone(torch.cat([view1, view2])))  # (2B, projection_dim)
+    def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
+        return self.augment(batch.images, generator), self.augment(batch.images, generator)
+
+    def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
+        z = self.projector(self.backbone(torch.cat(views)))  # (2B, projection_dim)
         z1, z2 = z.chunk(2)
         return StepOutput(nt_xent(z1, z2, self.params.temperature))
