@@ -49,6 +49,13 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, 
     assert len(steps) == 8  # no duplicated lines after the resume
 
 
+def test_resuming_a_finished_run_reports_its_last_loss(tmp_path: Path) -> None:
+    first = selfsup.train(config(), out=tmp_path / "run", evaluate=False, progress=False)
+    again = selfsup.train(config(), out=tmp_path / "run", resume=True, evaluate=False, progress=False)
+    assert math.isfinite(first.train.final_loss)
+    assert again.train.final_loss == first.train.final_loss and again.train.steps == first.train.steps
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path: Path, monkeypatch) -> None:
     original = SimCLR.training_step
 

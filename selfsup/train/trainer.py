@@ -69,6 +69,7 @@ class Trainer:
         self.generator = torch.Generator(device=device).manual_seed(config.train.seed)
         self.step = 0
         self.seconds = 0.0
+        self.last_loss = math.nan  # the latest step's loss, kept in checkpoints
         self._stop_signal: int | None = None
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -84,6 +85,7 @@ class Trainer:
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "seconds": self.seconds,
+            "last_loss": self.last_loss,
             "config": self.config.to_dict(),
             "context": dataclasses.asdict(self.method.context),
             "finished": finished,
@@ -101,6 +103,7 @@ class Trainer:
         self.generator.set_state(state["generator"].to("cpu") if self.device.type == "cpu" else state["generator"])
         torch.set_rng_state(state["torch_rng"].cpu())
         self.seconds = state["seconds"]
+        self.last_loss = state.get("last_loss", math.nan)
         self._truncate_metrics()
 
     # -- metrics -------------------------------------------------------------------------
@@ -146,7 +149,6 @@ class Trainer:
         self.method.train()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                    desc=f"{self.method.name}", mininterval=1.0, dynamic_ncols=True)
-        last_loss = math.nan
         window_images, window_start = 0, time.perf_counter()
         images_per_second = 0.0
         epoch_losses: list[float] = []
@@ -161,12 +163,12 @@ class Trainer:
                     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                         output = self.method.training_step(batch, self.generator)
                     loss = output.loss.float()
-                    last_loss = loss.item()
-                    if not math.isfinite(last_loss):
+                    self.last_loss = loss.item()
+                    if not math.isfinite(self.last_loss):
                         bar.close()
                         where = f" ({self.checkpoint_path})" if self.checkpoint_path else ""
                         raise DivergenceError(
-                            f"loss became {last_loss} at step {self.step} (epoch {epoch + 1}); training stopped and "
+                            f"loss became {self.last_loss} at step {self.step} (epoch {epoch + 1}); training stopped and "
                             f"the last good checkpoint was kept{where}. Try a lower learning rate (--lr) or "
                             "gradient clipping (--set optim.grad_clip=1.0)."
                         )
@@ -177,17 +179,17 @@ class Trainer:
                     self.optimizer.step()
                     self.method.after_optimizer_step(self.step, self.total_steps)
                     self.step += 1
-                    epoch_losses.append(last_loss)
+                    epoch_losses.append(self.last_loss)
                     window_images += batch.images.shape[0]
                     bar.update(1)
                     if self.step % config.log_every == 0 or self.step == self.total_steps:
                         now = time.perf_counter()
                         images_per_second = window_images / max(now - window_start, 1e-9)
                         window_images, window_start = 0, now
-                        record = {"step": self.step, "epoch": epoch + 1, "loss": last_loss, "lr": lr,
+                        record = {"step": self.step, "epoch": epoch + 1, "loss": self.last_loss, "lr": lr,
                                   "images_per_s": round(images_per_second, 1), **output.logs}
                         self._log(record)
-                        bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{images_per_second:.0f}", refresh=False)
+                        bar.set_postfix(loss=f"{self.last_loss:.4f}", img_s=f"{images_per_second:.0f}", refresh=False)
                     if self._stop_signal is not None:
                         self.seconds += time.perf_counter() - tic
                         self.save()
@@ -208,5 +210,5 @@ class Trainer:
                 self.save(finished=self.step >= self.total_steps)
         bar.close()
         n_images = self.total_steps * getattr(self.source, "batch_size", 0)
-        return TrainResult(self.step, self.config.train.epochs, last_loss, self.seconds,
+        return TrainResult(self.step, self.config.train.epochs, self.last_loss, self.seconds,
                            n_images / self.seconds if self.seconds else 0.0)
