@@ -84,7 +84,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     if run_dir is not None:
         plot_loss(read_metrics(run_dir), run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
     if evaluate:
-        evaluation = evaluate_method(method, config, device)
+        evaluation = evaluate_method(method, config, device, progress)
         evaluation["training"] = {"seconds": round(result.seconds, 2), "steps": result.steps,
                                   "images_per_s": round(result.images_per_second, 1), "precision": precision,
                                   "device": str(device)}
@@ -105,12 +105,14 @@ def evaluation_splits(dataset: str, data_dir: str | None, download: bool, eval_c
     return train_split, test_split
 
 
-def evaluate_method(method: Method, config: RunConfig, device: torch.device) -> dict[str, Any]:
+def evaluate_method(method: Method, config: RunConfig, device: torch.device, progress: bool = True
+                    ) -> dict[str, Any]:
     train_split, test_split = evaluation_splits(config.data.dataset, config.data.data_dir, config.data.download,
                                                 config.eval, config.train.seed)
     method.eval()
     try:
-        return evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed)
+        return evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
+                                  progress)
     finally:
         method.train()
 

@@ -22,12 +22,12 @@ from selfsup.eval.protocols import (
 
 
 def evaluate_features(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
-                      config: EvalConfig, seed: int = 0) -> dict[str, Any]:
+                      config: EvalConfig, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Linear probe on the full features; kNN and k-means on features projected to ``max_feature_dim``."""
     timings: dict[str, float] = {}
     tic = time.perf_counter()
     probe = linear_probe(train, train_labels, test, test_labels, config.probe_epochs, config.probe_lr,
-                         config.probe_batch_size, seed)
+                         config.probe_batch_size, seed, progress)
     timings["linear_probe"] = time.perf_counter() - tic
     tic = time.perf_counter()
     train_small, test_small = project_top_subspace(train, test, config.max_feature_dim, seed)
@@ -50,13 +50,15 @@ def evaluate_features(train: torch.Tensor, train_labels: torch.Tensor, test: tor
 
 
 def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: ImageDataset, test: ImageDataset,
-                       config: EvalConfig, device: torch.device, seed: int = 0) -> dict[str, Any]:
+                       config: EvalConfig, device: torch.device, seed: int = 0, progress: bool = True
+                       ) -> dict[str, Any]:
     """Extract features of both splits once with ``embed``, then run every protocol."""
     tic = time.perf_counter()
-    train_features = extract_features(embed, train, device, config.extract_batch_size)
-    test_features = extract_features(embed, test, device, config.extract_batch_size)
+    train_features = extract_features(embed, train, device, config.extract_batch_size, progress)
+    test_features = extract_features(embed, test, device, config.extract_batch_size, progress)
     extraction = time.perf_counter() - tic
-    result = evaluate_features(train_features, train.labels.cpu(), test_features, test.labels.cpu(), config, seed)
+    result = evaluate_features(train_features, train.labels.cpu(), test_features, test.labels.cpu(), config, seed,
+                               progress)
     result["seconds"]["features"] = round(extraction, 2)
     return result
 

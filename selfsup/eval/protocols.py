@@ -15,10 +15,11 @@ from selfsup.data import ImageDataset
 
 @torch.no_grad()
 def extract_features(embed: Callable[[torch.Tensor], torch.Tensor], dataset: ImageDataset, device: torch.device,
-                     batch_size: int = 1024) -> torch.Tensor:
+                     batch_size: int = 1024, progress: bool = True) -> torch.Tensor:
     """(N, D) float32 features of every image, in order, on the CPU."""
     batches = tqdm(dataset.float_batches(batch_size), total=math.ceil(len(dataset) / batch_size), unit="batch",
-                   desc=f"features {dataset.name}".strip(), leave=False, disable=len(dataset) < 20 * batch_size)
+                   desc=f"features {dataset.name}".strip(), leave=False,
+                   disable=not progress or len(dataset) < 20 * batch_size)
     return torch.cat([embed(batch.to(device)).float().flatten(1).cpu() for batch in batches])
 
 
@@ -44,7 +45,8 @@ MIN_PROBE_STEPS = 300
 
 
 def linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
-                 epochs: int = 100, lr: float = 1e-3, batch_size: int = 1024, seed: int = 0) -> dict[str, float]:
+                 epochs: int = 100, lr: float = 1e-3, batch_size: int = 1024, seed: int = 0,
+                 progress: bool = True) -> dict[str, float]:
     """Softmax regression on standardised frozen features; Adam with cosine decay, no augmentation."""
     generator = torch.Generator().manual_seed(seed)
     mean, std = train.mean(0), train.std(0) + 1e-6
@@ -61,7 +63,8 @@ def linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
     # Shuffle once, then visit contiguous slices in a random order each epoch: no per-epoch copy of the features.
     order = torch.randperm(train.shape[0], generator=generator)
     train, train_labels = train[order], train_labels[order]
-    for _ in tqdm(range(epochs), desc="linear probe", unit="epoch", leave=False, disable=train.shape[0] < 20_000):
+    for _ in tqdm(range(epochs), desc="linear probe", unit="epoch", leave=False,
+                  disable=not progress or train.shape[0] < 20_000):
         for index in torch.randperm(steps_per_epoch, generator=generator).tolist():
             rows = slice(index * batch_size, (index + 1) * batch_size)
             loss = F.cross_entropy(layer(train[rows]), train_labels[rows])
