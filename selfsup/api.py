@@ -14,11 +14,11 @@ import torch.nn as nn
 
 from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
-from selfsup.config import EvalConfig, RunConfig
-from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset
+from selfsup.config import ConfigError, EvalConfig, RunConfig
+from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
 from selfsup.data.catalog import cache_root
 from selfsup.eval import evaluate_embedding
-from selfsup.experiments.plots import plot_loss
+from selfsup.experiments.plots import plot_image_rows, plot_loss
 from selfsup.experiments.rundir import (
     RunDirectoryError,
     prepare_run_dir,
@@ -27,6 +27,7 @@ from selfsup.experiments.rundir import (
     write_json,
 )
 from selfsup.methods import Method, MethodContext, get_method
+from selfsup.methods.autoencoder import AutoencoderBase
 from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
 from selfsup.train.checkpoint import load_checkpoint
 
@@ -50,6 +51,12 @@ def _setup(config: RunConfig) -> torch.device:
 def training_data(config: RunConfig) -> ImageDataset:
     spec = DATASETS.get(config.data.dataset)
     dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download)
+    if config.data.classes is not None:
+        keep = torch.isin(dataset.labels, torch.tensor(config.data.classes))
+        if not keep.any():
+            raise ConfigError(f"data.classes {list(config.data.classes)}: no {spec.name} training image has these "
+                              f"labels (it has {len(dataset.classes)} classes)")
+        dataset = dataset.subset(keep.nonzero().squeeze(1))
     if config.data.limit is not None:
         dataset = dataset.random_subset(config.data.limit, config.train.seed)
     return dataset
@@ -66,13 +73,13 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     """Train ``config`` (writing a run directory at ``out`` when given), then evaluate unless told not to."""
     device = _setup(config)
     dataset = training_data(config)  # before the run directory: a missing dataset leaves nothing behind
+    context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
+    torch.manual_seed(config.train.seed)  # the initial weights are part of what the seed fixes
+    method = build_method(config, context)  # a model that cannot be built (decoder shapes) leaves nothing behind
     run_dir = Path(out) if out is not None else None
     has_checkpoint = prepare_run_dir(run_dir, config, resume) if run_dir is not None else False
     precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
     log.info("device %s, precision %s, %d training images", device, precision, len(dataset))
-    context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
-    torch.manual_seed(config.train.seed)  # the initial weights are part of what the seed fixes
-    method = build_method(config, context)
     source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device)
     trainer = Trainer(method, source, config, device, precision, run_dir, progress)
     if has_checkpoint:
@@ -83,6 +90,8 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     evaluation = None
     if run_dir is not None:
         plot_loss(read_metrics(run_dir), run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
+        if isinstance(method, AutoencoderBase):
+            plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
     if evaluate:
         evaluation = evaluate_method(method, config, device, progress)
         evaluation["training"] = {"seconds": round(result.seconds, 2), "steps": result.steps,
@@ -111,10 +120,41 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
                                                 config.eval, config.train.seed)
     method.eval()
     try:
-        return evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
-                                  progress)
+        result = evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
+                                    progress)
+        if isinstance(method, AutoencoderBase):
+            result["reconstruction"] = reconstruction_error(method, test_split, device, config.eval.extract_batch_size)
+        return result
     finally:
         method.train()
+
+
+def reconstruction_error(method: AutoencoderBase, dataset: ImageDataset, device: torch.device,
+                         batch_size: int = 1024) -> dict[str, Any]:
+    """Mean squared error per pixel (images in [0, 1]) of reconstructing every image of ``dataset``."""
+    errors = image_errors(method, dataset, device, batch_size)
+    return {"mse": float(errors.mean()), "split": dataset.name or "test", "images": len(dataset)}
+
+
+def image_errors(method: AutoencoderBase, dataset: ImageDataset, device: torch.device, batch_size: int = 1024
+                 ) -> torch.Tensor:
+    """(N,) per-image reconstruction errors, in order, on the CPU."""
+    return torch.cat([method.image_errors(batch.to(device)).float().cpu()
+                      for batch in dataset.float_batches(batch_size)])
+
+
+def plot_reconstructions(method: AutoencoderBase, dataset: ImageDataset, path: Path, seed: int = 0,
+                         count: int = 10) -> Path:
+    """plots/reconstructions.png: the first images of ``dataset``, their corrupted inputs (if any), outputs."""
+    device = next(method.parameters()).device
+    was_training = method.training
+    method.eval()
+    try:
+        images = to_float(dataset.images[:count]).to(device)
+        rows = method.reconstruction_examples(images, torch.Generator(device=device).manual_seed(seed))
+    finally:
+        method.train(was_training)
+    return plot_image_rows(rows, path, f"{method.name} / {getattr(method.backbone, 'backbone_name', '')}")
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:

@@ -156,6 +156,8 @@ def _print_eval(evaluation: dict[str, Any]) -> None:
                f"kNN (k={evaluation['knn']['k']}) accuracy {evaluation['knn']['accuracy']:.4f} | "
                f"k-means NMI {evaluation['kmeans']['nmi']:.4f} ARI {evaluation['kmeans']['ari']:.4f} "
                f"accuracy {evaluation['kmeans']['accuracy']:.4f}")
+    if "reconstruction" in evaluation:
+        click.echo(f"test reconstruction error (MSE per pixel) {evaluation['reconstruction']['mse']:.5f}")
 
 
 @cli.command(name="eval")
@@ -209,6 +211,48 @@ def bench(what: str, budget: str, out: str) -> None:
 
     report = _run_guarded(benchmark.run, what, budget, Path(out))
     click.echo(report)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--a", "a", type=int, required=True, help="Index of the first image in --split.")
+@click.option("--b", "b", type=int, required=True, help="Index of the second image.")
+@click.option("--steps", default=8, show_default=True, type=int, help="Images in the strip, endpoints included.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG path. Default: RUN_DIR/plots/interpolate-*.png")
+def interpolate(run_dir: str, a: int, b: int, steps: int, split: str, out: str | None) -> None:
+    """Decode (1 - w) z_a + w z_b, w from 0 to 1, into a PNG strip (reconstruction runs)."""
+    from selfsup.experiments.latent import interpolate as run
+
+    click.echo(f"wrote {_run_guarded(run, run_dir, a, b, steps, split, out)}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--n", "n", default=16, show_default=True, type=int, help="Number of samples.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG path. Default: RUN_DIR/plots/samples.png")
+def sample(run_dir: str, n: int, seed: int, out: str | None) -> None:
+    """Images decoded from codes drawn from the prior N(0, I) (VAE runs)."""
+    from selfsup.experiments.latent import sample as run
+
+    click.echo(f"wrote {_run_guarded(run, run_dir, n, seed, out)}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--normal-class", type=int, required=True, help="The label treated as normal; the others are anomalies.")
+def anomaly(run_dir: str, normal_class: int) -> None:
+    """Reconstruction-error anomaly detection: AUROC on the test split (train with --set data.classes=[C])."""
+    from selfsup.experiments.latent import anomaly as run
+
+    result = _run_guarded(run, run_dir, normal_class)
+    click.echo(f"AUROC {result['auroc']:.4f} (class {normal_class} normal; mean error normal "
+               f"{result['mean_error_normal']:.5f}, anomalies {result['mean_error_anomalies']:.5f})")
+    if not result["trained_on_normal_only"]:
+        click.echo(f"note: the run was trained on {result['trained_on_classes'] or 'all classes'}, not on class "
+                   f"{normal_class} alone; train with --set data.classes=[{normal_class}] for the usual protocol")
+    click.echo(f"wrote {Path(run_dir) / f'anomaly-class{normal_class}.json'}")
 
 
 @cli.command(name="keys")

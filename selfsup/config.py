@@ -31,10 +31,13 @@ class DataConfig:
     dataset: str = "fashion-mnist"  # a registered dataset name (see `selfsup datasets`)
     data_dir: str | None = None  # where the files are; else $SELFSUP_DATA, /usr/share/datasets, the cache
     limit: int | None = None  # train on a fixed random subset of this many images (quick checks)
+    classes: tuple[int, ...] | None = None  # train only on these labels (e.g. the normal class for anomaly scores)
     download: bool = True  # fetch missing files from the official source (verified by checksum)
 
     def __post_init__(self) -> None:
         _check(self.limit is None or self.limit >= 2, f"data.limit must be at least 2, got {self.limit}")
+        _check(self.classes is None or (len(self.classes) > 0 and all(c >= 0 for c in self.classes)),
+               f"data.classes must be a non-empty list of labels >= 0, got {self.classes}")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ def build(method: str) -> tuple:
     config = tiny_config(method)
     torch.manual_seed(0)
     model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))
+    model.begin_step(99, 100)  # staged methods (layer-wise training): the last, end-to-end stage
     return model, data, config
 
 

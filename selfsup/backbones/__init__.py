@@ -24,6 +24,7 @@ def create_backbone(name: str, in_channels: int = 3, image_size: int = 32, **kwa
     model = factory(in_channels=in_channels, image_size=image_size, **kwargs)
     if not isinstance(getattr(model, "out_dim", None), int):
         raise TypeError(f"backbone {name!r} does not report its feature size as .out_dim")
+    model.backbone_name = name  # decoders are looked up by it
     return model
 
 

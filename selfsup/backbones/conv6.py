@@ -40,6 +40,11 @@ class Conv6(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # (B, 512 * side * side)
 
+    def stages(self) -> list[nn.Module]:
+        """The five conv stages (conv [+ Hardtanh] [+ pool]), outermost first, for layer-wise training."""
+        f = self.features
+        return [f[0:2], f[2:4], f[4:6], f[6:8], f[8:11]]
+
 
 @BACKBONES.register("conv6-bn")
 class Conv6BN(nn.Module):
@@ -82,3 +87,35 @@ class Conv3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # (B, 4 * width)
+
+
+@BACKBONES.register("convpool")
+class ConvPool(nn.Module):
+    """Seed 003's deep convolutional autoencoder encoder: conv (k3, same) + ReLU per channel width, a 2x2
+    max-pool after each conv while the side is above 3, then a fully connected bottleneck flat -> flat/2 ->
+    ``central`` with ReLU. The representation is the ``central``-d code (100 by default)."""
+
+    def __init__(self, in_channels: int, image_size: int, channels: tuple[int, ...] = (10, 20, 50),
+                 central: int = 100) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous, side = in_channels, image_size
+        self.sides = [side]
+        for width in channels:
+            layers += [nn.Conv2d(previous, width, 3, padding=1), nn.ReLU(inplace=True)]
+            if side > 3:
+                layers.append(nn.MaxPool2d(2))
+                side //= 2
+                self.sides.append(side)
+            previous = width
+        self.feature_shape = (previous, side, side)
+        flat = previous * side * side
+        self.conv = nn.Sequential(*layers, nn.Flatten())
+        self.fc = nn.Sequential(nn.Linear(flat, flat // 2), nn.ReLU(inplace=True), nn.Linear(flat // 2, central),
+                                nn.ReLU(inplace=True))
+        self.channels = tuple(channels)
+        self.flat = flat
+        self.out_dim = central
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x))  # (B, central)

@@ -31,3 +31,32 @@ def plot_loss(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Pat
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def plot_image_rows(rows: list[tuple[str, Any]], path: Path, title: str = "") -> Path:
+    """A grid of images: one labelled row per (label, (N, C, H, W) tensor in [0, 1]), N columns."""
+    columns = max(images.shape[0] for _, images in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(1.1 * columns, 1.2 * len(rows) + 0.4), dpi=110,
+                                squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        images = images.detach().float().clamp(0, 1).cpu()
+        for c in range(columns):
+            axis = axes[r][c]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            for spine in axis.spines.values():
+                spine.set_visible(False)
+            if c < images.shape[0]:
+                image = images[c].permute(1, 2, 0).numpy()
+                if image.shape[2] == 1:
+                    axis.imshow(image[:, :, 0], cmap="gray", vmin=0, vmax=1)
+                else:
+                    axis.imshow(image)
+        axes[r][0].set_ylabel(label, fontsize=8)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

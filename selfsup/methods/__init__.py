@@ -1,6 +1,15 @@
 """Registered methods, one file each; ``get_method(name)`` fails listing the valid names."""
 
-from selfsup.methods import simclr  # noqa: F401  (registration)
+from selfsup.methods import (  # noqa: F401  (registration)
+    autodecoder,
+    autoencoder,
+    cae,
+    layerwise,
+    parallel_ae,
+    rae,
+    simclr,
+    vae,
+)
 from selfsup.methods.base import METHODS, Method, MethodContext, StepOutput, register_method
 
 

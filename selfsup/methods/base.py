@@ -46,6 +46,7 @@ class Method(nn.Module):
     summary: ClassVar[str] = ""  # one line for `selfsup methods`
     Config: ClassVar[type] = NoParams
     min_batch_size: ClassVar[int] = 1
+    num_stages: int = 1  # >1: training is split into stages, each with a fresh optimizer state and schedule
 
     def __init__(self, backbone: nn.Module, params: Any, augment: ViewAugment, context: MethodContext) -> None:
         super().__init__()
@@ -76,8 +77,14 @@ class Method(nn.Module):
         """One step's loss; split in two so benchmarks can time data and model apart."""
         return self.views_loss(batch, self.make_views(batch, generator))
 
+    def begin_step(self, step: int, total_steps: int) -> None:
+        """Called before every training step (staged methods switch stage here); the default does nothing."""
+
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step; the default does nothing."""
+
+    def after_training(self) -> None:
+        """Called once when the last step is done (staged methods unfreeze everything)."""
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -85,6 +92,16 @@ class Method(nn.Module):
         if images.dtype == torch.uint8:
             images = images.float().div_(255.0)
         return self.backbone(images)
+
+
+def stage_bounds(total_steps: int, stages: int) -> list[int]:
+    """The first step of each of ``stages`` equal stages, then ``total_steps``."""
+    return [round(i * total_steps / stages) for i in range(stages + 1)]
+
+
+def stage_of(step: int, total_steps: int, stages: int) -> int:
+    bounds = stage_bounds(total_steps, stages)
+    return max(i for i in range(stages) if bounds[i] <= step) if step < total_steps else stages - 1
 
 
 METHODS: Registry[type[Method]] = Registry("method")

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from selfsup.config import RunConfig
 from selfsup.data import BatchSource
 from selfsup.methods import Method
+from selfsup.methods.base import stage_bounds
 from selfsup.train.checkpoint import load_checkpoint, save_atomic
 from selfsup.train.optim import build_optimizer
 from selfsup.train.schedules import warmup_cosine
@@ -63,9 +65,12 @@ class Trainer:
         self.steps_per_epoch = source.steps_per_epoch
         self.total_steps = config.train.epochs * self.steps_per_epoch
         warmup = round(config.optim.warmup_epochs * self.steps_per_epoch)
-        self.lr_schedule = warmup_cosine(config.optim.lr, self.total_steps, warmup,
-                                         config.optim.lr * config.optim.min_lr_ratio,
-                                         constant=config.optim.schedule == "constant")
+        # staged methods (layer-wise training): one warm-up + cosine per stage, fresh optimizer state at each start
+        self.stage_starts = stage_bounds(self.total_steps, method.num_stages)
+        self.lr_schedule = np.concatenate([
+            warmup_cosine(config.optim.lr, end - start, min(warmup, end - start),
+                          config.optim.lr * config.optim.min_lr_ratio, constant=config.optim.schedule == "constant")
+            for start, end in zip(self.stage_starts[:-1], self.stage_starts[1:]) if end > start])
         self.generator = torch.Generator(device=device).manual_seed(config.train.seed)
         self.step = 0
         self.seconds = 0.0
@@ -157,6 +162,9 @@ class Trainer:
                 epoch, start_in_epoch = divmod(self.step, self.steps_per_epoch)
                 tic = time.perf_counter()
                 for batch in self.source.epoch(epoch, start_in_epoch):
+                    if self.step in self.stage_starts[1:-1]:
+                        self.optimizer.state.clear()  # a fresh optimizer for the new stage
+                    self.method.begin_step(self.step, self.total_steps)
                     lr = float(self.lr_schedule[self.step])
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr * group.get("lr_scale", 1.0)
@@ -209,6 +217,7 @@ class Trainer:
                 epoch_losses = []
                 self.save(finished=self.step >= self.total_steps)
         bar.close()
+        self.method.after_training()
         n_images = self.total_steps * getattr(self.source, "batch_size", 0)
         return TrainResult(self.step, self.config.train.epochs, self.last_loss, self.seconds,
                            n_images / self.seconds if self.seconds else 0.0)
