@@ -17,7 +17,7 @@ from selfsup.methods.autoencoder import AutoencoderBase
 
 def _with_decoder(method: Method, run_dir: Path, what: str) -> AutoencoderBase:
     if not isinstance(method, AutoencoderBase):
-        raise ConfigError(f"{run_dir} is a {method.name} run, which has no decoder; {what} needs a reconstruction "
+        raise ConfigError(f"{run_dir} was trained with {method.name}, which has no decoder; {what} needs a reconstruction "
                           "method (ae, dae, cae, rae, layerwise, vae, autodecoder, parallel-ae, parallel-dae)")
     return method
 
@@ -62,7 +62,7 @@ def sample(run_dir: str | Path, n: int = 16, seed: int = 0, out: str | Path | No
         raise ConfigError(f"--n must be >= 1, got {n}")
     method = load(run_dir, device)
     if not hasattr(method, "sample"):
-        raise ConfigError(f"{run_dir} is a {method.name} run, which has no prior to sample from; train a vae")
+        raise ConfigError(f"{run_dir} was trained with {method.name}, which has no prior to sample from; train a vae")
     images = method.sample(n, torch.Generator(device=device).manual_seed(seed))
     path = Path(out) if out is not None else run_dir / "plots" / "samples.png"
     per_row = 8

@@ -1,0 +1,232 @@
+"""The reconstruction family: penalties and losses against naive references, decoders, stages, tools."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+from click.testing import CliRunner
+
+from selfsup.api import build_method
+from selfsup.backbones import BACKBONES, create_backbone
+from selfsup.cli import cli
+from selfsup.config import ConfigError, RunConfig
+from selfsup.data import Batch, InMemorySource, make_synthetic
+from selfsup.decoders import DECODERS, DecoderShapeError, build_decoder, up_conv
+from selfsup.losses import (
+    dense_jacobian_penalty,
+    embedding_loss,
+    gaussian_kl,
+    jacobian_penalty,
+    reconstruction_loss,
+    weight_product_penalty,
+)
+from selfsup.methods import MethodContext
+from selfsup.train import Trainer
+
+
+def brute_force_jacobian_norm(f, x: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """Mean over images of ||J||_F^2, each Jacobian built in full by torch.autograd.functional.jacobian."""
+    norms = [torch.autograd.functional.jacobian(lambda v: f(v[None])[0], image).pow(2).sum() for image in x]
+    return torch.stack(norms).mean()
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "identity"])
+def test_closed_form_contractive_penalty_matches_the_full_jacobian(activation: str) -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(12, 5)
+    act = {"sigmoid": torch.sigmoid, "relu": torch.relu, "identity": lambda t: t}[activation]
+    x = torch.randn(4, 12)
+    expected = brute_force_jacobian_norm(lambda v: act(layer(v)), x)
+    assert torch.allclose(dense_jacobian_penalty(x, layer, activation), expected, rtol=1e-5)
+
+
+def test_autograd_contractive_penalty_exact_and_hutchinson() -> None:
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(3 * 36, 4))
+    x = torch.rand(3, 1, 6, 6)
+    expected = brute_force_jacobian_norm(encoder, x)
+    exact, code = jacobian_penalty(encoder, x)
+    assert torch.allclose(exact, expected, rtol=1e-5) and code.shape == (3, 4)
+    vectors = torch.randn(4000, 3, 4, generator=torch.Generator().manual_seed(0))
+    estimate, _ = jacobian_penalty(encoder, x, vectors)
+    assert abs(estimate.item() - expected.item()) < 0.05 * expected.item()  # unbiased: close with many vectors
+    exact.backward()  # differentiable: it can be a loss term
+    assert encoder[0].weight.grad is not None and encoder[0].weight.grad.abs().sum() > 0
+
+
+def test_weight_product_penalty_is_the_norm_of_the_product() -> None:
+    layers = [nn.Linear(6, 4), nn.Linear(4, 3)]
+    expected = torch.linalg.matrix_norm(layers[1].weight @ layers[0].weight)
+    assert torch.allclose(weight_product_penalty(layers), expected)
+
+
+def test_gaussian_kl_matches_torch_distributions() -> None:
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    expected = torch.distributions.kl_divergence(q, p).sum(1).mean()
+    assert torch.allclose(gaussian_kl(mu, logvar), expected, atol=1e-6)
+
+
+def test_reconstruction_losses() -> None:
+    logits, target = torch.randn(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
+    assert torch.allclose(reconstruction_loss(logits, target, "mse"), ((torch.sigmoid(logits) - target) ** 2).mean())
+    bce = -(target * torch.log(torch.sigmoid(logits)) + (1 - target) * torch.log(1 - torch.sigmoid(logits)))
+    assert torch.allclose(reconstruction_loss(logits, target, "bce"), bce.mean(), atol=1e-6)
+    summed = ((torch.sigmoid(logits) - target) ** 2).flatten(1).sum(1).mean()
+    assert torch.allclose(reconstruction_loss(logits, target, "mse", "sum"), summed)
+
+
+@pytest.mark.parametrize("name", [n for n in BACKBONES.names() if n in DECODERS])
+@pytest.mark.parametrize("size,channels", [(28, 1), (32, 3)])
+def test_every_decoder_restores_the_input_shape(name: str, size: int, channels: int) -> None:
+    backbone = create_backbone(name, in_channels=channels, image_size=size)
+    for kind in ("simple", "symmetric"):
+        for latent in (64, 0):
+            decoder = build_decoder(name, backbone, latent, channels, size, kind)
+            code = torch.zeros(2, latent or backbone.out_dim)
+            assert decoder(code).shape == (2, channels, size, size)
+
+
+@pytest.mark.parametrize("backbone", ["conv6", "mlp", "mlp-deep"])
+def test_layerwise_stages_pair_encoder_and_decoder_shapes(backbone: str) -> None:
+    config = RunConfig().replace({"method": "layerwise", "backbone": backbone})
+    model = build_method(config, MethodContext(1, 28, 10))
+    x = torch.rand(2, 1, 28, 28)
+    for encoder_stage, decoder_stage in zip(model.encoder_stages, model.decoder_stages):
+        y = encoder_stage(x)
+        assert decoder_stage(y).shape[1:] == x.shape[1:]  # D_k inverts E_k's shape
+        x = y
+
+
+def test_decoder_that_cannot_restore_the_shape_is_caught_with_the_shapes() -> None:
+    with pytest.raises(DecoderShapeError, match="3x3 map to 9x9"):
+        up_conv(8, 8, 3, 9)
+    with pytest.raises(ConfigError, match="has no decoder"):
+        build_decoder("nope", create_backbone("mlp", 1, 28), 8, 1, 28)
+
+
+def test_layerwise_conv6_needs_the_symmetric_decoder() -> None:
+    config = RunConfig().replace({"method": "layerwise", "backbone": "conv6", "decoder": "simple"})
+    with pytest.raises(ConfigError, match="symmetric"):
+        build_method(config, MethodContext(1, 28, 10))
+
+
+def test_randomized_autoencoder_copies_the_transposed_decoder_weights() -> None:
+    data = make_synthetic(64, seed=0)
+    config = RunConfig().replace({"method": "rae", "backbone": "mlp", "dataset": "synthetic", "epochs": 6,
+                                  "train.batch_size": 16, "finetune": False})
+    torch.manual_seed(0)
+    model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))
+    assert model.num_stages == 2  # one stage per layer of the (512, 256) MLP
+    before = [(e.weight.detach().clone(), d.weight.detach().clone()) for e, d in model.pairs]
+    Trainer(model, InMemorySource(data, 16, seed=0, device="cpu"), config, torch.device("cpu"), progress=False).fit()
+    for (encoder_layer, decoder_layer), (encoder_init, decoder_init) in zip(model.pairs, before):
+        assert not torch.equal(decoder_layer.weight, decoder_init)  # W_d trained
+        assert not torch.equal(encoder_layer.weight, encoder_init)  # the random W_e was replaced ...
+        assert torch.equal(encoder_layer.weight, decoder_layer.weight.T)  # ... by W_d^T
+        assert encoder_layer.bias.abs().sum() == 0 and decoder_layer.bias.abs().sum() == 0  # no biases
+
+
+def test_rae_rejects_a_convolutional_backbone() -> None:
+    with pytest.raises(ConfigError, match="MLP backbone"):
+        RunConfig().replace({"method": "rae", "backbone": "conv6"})
+
+
+@pytest.mark.parametrize("denoising", [False, True])
+@pytest.mark.parametrize("kind", ["mse", "l1", "cosine", "nt-xent", "barlow-twins"])
+def test_parallel_loss_equals_its_formula(denoising: bool, kind: str) -> None:
+    name = "parallel-dae" if denoising else "parallel-ae"
+    config = RunConfig().replace({"method": name, "backbone": "mlp", "alpha": 0.3, "embedding_loss": kind})
+    torch.manual_seed(0)
+    model = build_method(config, MethodContext(1, 16, 10))
+    x, v1, v2 = torch.rand(3, 4, 1, 16, 16).unbind(0)
+    output = model.parallel_loss(x, v1, v2)
+    z1, z2 = model.encode(v1), model.encode(v2)
+    t1, t2 = (x, x) if denoising else (v1, v2)
+    rec = lambda v, t: ((torch.sigmoid(model.decoder(model.encode(v))) - t) ** 2).mean()  # noqa: E731
+    if kind == "mse":
+        emb = ((z1 - z2) ** 2).sum(1).mean()
+    elif kind == "l1":
+        emb = (z1 - z2).abs().sum(1).mean()
+    else:
+        emb = embedding_loss(z1, z2, kind, 0.5, 5e-3)
+    expected = rec(v1, t1) + rec(v2, t2) + 0.3 * emb / 64
+    assert torch.allclose(output.loss, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_autodecoder_infers_codes_for_unseen_images_by_optimisation() -> None:
+    data = make_synthetic(96, seed=0)
+    config = RunConfig().replace({"method": "autodecoder", "backbone": "mlp", "dataset": "synthetic", "epochs": 20,
+                                  "train.batch_size": 32, "optim.schedule": "constant"})
+    torch.manual_seed(0)
+    model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))
+    Trainer(model, InMemorySource(data, 32, 0, "cpu"), config, torch.device("cpu"), progress=False).fit()
+    model.eval()
+    unseen = make_synthetic(16, seed=1).images.float() / 255
+
+    def error(steps: int) -> float:
+        object.__setattr__(model.params, "infer_steps", steps)
+        return model.image_errors(unseen).mean().item()
+
+    assert error(30) < error(0)  # optimising the code improves on the encoder's guess
+    assert model.embed(unseen).shape == (16, 128)
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "32", "--quiet",
+         "--set", "eval.probe_epochs=2"]
+
+
+def test_vae_run_pictures_tools_and_errors(tmp_path: Path) -> None:
+    run = str(tmp_path / "vae")
+    assert invoke("train", "vae", *QUICK, "--out", run).exit_code == 0
+    assert (tmp_path / "vae" / "plots" / "reconstructions.png").stat().st_size > 1000
+    evaluation = json.loads((tmp_path / "vae" / "eval.json").read_text())
+    assert 0 < evaluation["reconstruction"]["mse"] < 1
+    result = invoke("sample", run, "--n", "8")
+    assert result.exit_code == 0 and (tmp_path / "vae" / "plots" / "samples.png").exists()
+    result = invoke("interpolate", run, "--a", "0", "--b", "3", "--steps", "5")
+    assert result.exit_code == 0 and (tmp_path / "vae" / "plots" / "interpolate-test-0-3.png").exists()
+    result = invoke("interpolate", run, "--a", "0", "--b", "100000")
+    assert result.exit_code == 2 and "out of range" in result.output
+    result = invoke("anomaly", run, "--normal-class", "1")
+    assert result.exit_code == 0 and "AUROC" in result.output and "data.classes" in result.output
+    simclr = str(tmp_path / "simclr")
+    assert invoke("train", "simclr", *QUICK, "--out", simclr, "--no-eval").exit_code == 0
+    result = invoke("interpolate", simclr, "--a", "0", "--b", "1")
+    assert result.exit_code == 2 and "no decoder" in result.output
+    result = invoke("sample", simclr)
+    assert result.exit_code == 2 and "no prior" in result.output
+
+
+def test_anomaly_auroc_on_a_run_trained_on_the_normal_class(tmp_path: Path) -> None:
+    run = str(tmp_path / "ae")
+    result = invoke("train", "ae", *QUICK, "--out", run, "--no-eval", "--set", "data.classes=[0]",
+                    "--epochs", "10")
+    assert result.exit_code == 0, result.output
+    result = invoke("anomaly", run, "--normal-class", "0")
+    assert result.exit_code == 0 and "note:" not in result.output
+    score = json.loads((tmp_path / "ae" / "anomaly-class0.json").read_text())
+    assert score["trained_on_normal_only"] and 0 <= score["auroc"] <= 1
+
+
+def test_dae_corrupts_its_input_and_reconstructs_the_clean_image() -> None:
+    config = RunConfig().replace({"method": "dae", "backbone": "mlp", "noise": "salt-and-pepper",
+                                  "noise_amount": 0.3})
+    model = build_method(config, MethodContext(1, 16, 10))
+    x = torch.rand(4, 1, 16, 16)
+    batch = Batch(x, torch.zeros(4, dtype=torch.long), torch.arange(4))
+    (noisy,) = model.make_views(batch, torch.Generator().manual_seed(0))
+    changed = (noisy != x).float().mean().item()
+    assert 0.15 < changed < 0.45
+    rows = model.reconstruction_examples(x, torch.Generator().manual_seed(0))
+    assert [label for label, _ in rows] == ["input", "corrupted", "reconstruction"]
+    with pytest.raises(ConfigError, match="noise"):
+        RunConfig().replace({"method": "dae", "noise": "fog"})
