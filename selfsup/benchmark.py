@@ -126,29 +126,62 @@ def bench_eval(budget: dict[str, Any]) -> dict[str, Any]:
             "knn_exact_seconds": round(time.perf_counter() - tic, 2)}
 
 
-def bench_accuracy(budget: dict[str, Any], out: Path) -> dict[str, Any]:
-    """SimCLR under the budget, and the raw-pixel and random-init baselines, on the Fashion-MNIST test split."""
+# Methods whose seed needs another encoder than Conv6 under the accuracy benchmark.
+BENCH_BACKBONES = {"rae": "mlp"}
+
+
+def method_config(method: str, budget: dict[str, Any]) -> RunConfig:
+    """The benchmark configuration of ``method``: its defaults, Conv6 (or its seed's encoder), the budget."""
+    return RunConfig().replace({"method": method, "backbone": BENCH_BACKBONES.get(method, "conv6"),
+                                "dataset": "fashion-mnist", "limit": budget["limit"], "epochs": budget["epochs"],
+                                "train.batch_size": 256})
+
+
+def _summary(evaluation: dict[str, Any]) -> dict[str, Any]:
+    row = {"linear_probe": evaluation["linear_probe"]["accuracy"], "knn": evaluation["knn"]["accuracy"],
+           "kmeans_nmi": evaluation["kmeans"]["nmi"], "kmeans_accuracy": evaluation["kmeans"]["accuracy"]}
+    if "reconstruction" in evaluation:
+        row["reconstruction_mse"] = evaluation["reconstruction"]["mse"]
+    training = evaluation.get("training")
+    if training:
+        row["seconds_per_epoch"] = round(training["seconds"] / max(1, evaluation.get("epochs", 1)), 1)
+    return row
+
+
+def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None = None) -> dict[str, Any]:
+    """Each method under the budget, and the raw-pixel and random-init baselines, on the Fashion-MNIST test split.
+
+    Finished runs under ``out/runs`` are reused; an unfinished one resumes from its checkpoint.
+    """
     from selfsup.api import baseline, train
+    from selfsup.methods import METHODS
 
-    config = _simclr_config(budget)
-    run_dir = out / "runs" / f"simclr-{budget['limit']}x{budget['epochs']}"
-    if (run_dir / "eval.json").exists():
-        simclr = json.loads((run_dir / "eval.json").read_text())
-    else:
-        simclr = train(config, out=run_dir, resume=True).eval
-    base_dir = out / "runs" / "baseline"
-    names = ("raw-pixels", "random-init")
-    if all((base_dir / name / "eval.json").exists() for name in names):
-        baselines = {name: json.loads((base_dir / name / "eval.json").read_text()) for name in names}
-    else:
-        baselines = baseline("fashion-mnist", "conv6", out=base_dir)
-    rows = {"simclr": simclr, **baselines}
-    return {name: {"linear_probe": r["linear_probe"]["accuracy"], "knn": r["knn"]["accuracy"],
-                   "kmeans_nmi": r["kmeans"]["nmi"], "kmeans_accuracy": r["kmeans"]["accuracy"]}
-            for name, r in rows.items()} | {"simclr_training": simclr.get("training", {})}
+    methods = methods or ["simclr"]
+    rows: dict[str, Any] = {}
+    for method in methods:
+        METHODS.get(method)
+        config = method_config(method, budget)
+        suffix = "" if config.backbone == "conv6" else f"-{config.backbone}"
+        run_dir = out / "runs" / f"{method}{suffix}-{budget['limit']}x{budget['epochs']}"
+        if (run_dir / "eval.json").exists():
+            evaluation = json.loads((run_dir / "eval.json").read_text())
+        else:
+            evaluation = train(config, out=run_dir, resume=True).eval
+        evaluation["epochs"] = config.train.epochs
+        rows[method] = {"backbone": config.backbone, **_summary(evaluation)}
+    for backbone in sorted({row["backbone"] for row in rows.values()} | {"conv6"}):
+        base_dir = out / "runs" / ("baseline" if backbone == "conv6" else f"baseline-{backbone}")
+        names = ("raw-pixels", "random-init")
+        if all((base_dir / name / "eval.json").exists() for name in names):
+            baselines = {name: json.loads((base_dir / name / "eval.json").read_text()) for name in names}
+        else:
+            baselines = baseline("fashion-mnist", backbone, out=base_dir)
+        rows[f"random-init {backbone}"] = {"backbone": backbone, **_summary(baselines["random-init"])}
+        rows["raw-pixels"] = {"backbone": None, **_summary(baselines["raw-pixels"])}
+    return rows
 
 
-def run(what: str, budget_name: str, out: Path) -> str:
+def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None) -> str:
     budget = BUDGETS[budget_name]
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device("auto")
@@ -159,7 +192,7 @@ def run(what: str, budget_name: str, out: Path) -> str:
     if what in ("eval", "all"):
         results["eval"] = bench_eval(budget)
     if what in ("accuracy", "all"):
-        results["accuracy"] = bench_accuracy(budget, out)
+        results["accuracy"] = bench_accuracy(budget, out, methods)
     (out / f"{what}-{budget_name}.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = render(results)
     (out / f"{what}-{budget_name}.md").write_text(markdown)
@@ -191,11 +224,12 @@ def render(results: dict[str, Any]) -> str:
                       f"{e['knn_accuracy_exact']:.4f} (exact kNN took {e['knn_exact_seconds']} s) |"]
         lines.append("")
     if "accuracy" in results:
-        a = results["accuracy"]
-        lines += ["| representation | linear probe | kNN | k-means NMI | k-means acc. |", "|---|---|---|---|---|"]
-        for name in ("simclr", "random-init", "raw-pixels"):
-            r = a[name]
-            lines.append(f"| {name} | {r['linear_probe']:.4f} | {r['knn']:.4f} | {r['kmeans_nmi']:.4f} | "
-                         f"{r['kmeans_accuracy']:.4f} |")
+        lines += ["| representation | backbone | linear probe | kNN | k-means NMI | k-means acc. | test rec. MSE "
+                  "| s / epoch |", "|---|---|---|---|---|---|---|---|"]
+        for name, r in results["accuracy"].items():
+            mse = f"{r['reconstruction_mse']:.4f}" if "reconstruction_mse" in r else ""
+            lines.append(f"| {name} | {r['backbone'] or ''} | {r['linear_probe']:.4f} | {r['knn']:.4f} | "
+                         f"{r['kmeans_nmi']:.4f} | {r['kmeans_accuracy']:.4f} | {mse} | "
+                         f"{r.get('seconds_per_epoch', '')} |")
         lines.append("")
     return "\n".join(lines)

@@ -205,11 +205,18 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
 @click.option("--budget", type=click.Choice(["quick", "standard"]), default="standard", show_default=True,
               help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
 @click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))
-def bench(what: str, budget: str, out: str) -> None:
+@click.option("--methods", help="Comma-separated methods for the accuracy benchmark, or 'all'. Default: simclr.")
+def bench(what: str, budget: str, out: str, methods: str | None) -> None:
     """Measure throughput, data share, evaluation time and accuracy; writes JSON + Markdown to --out."""
     from selfsup import benchmark
+    from selfsup.methods import METHODS
 
-    report = _run_guarded(benchmark.run, what, budget, Path(out))
+    names = None
+    if methods:
+        names = METHODS.names() if methods == "all" else [m.strip() for m in methods.split(",") if m.strip()]
+        for name in names:
+            _run_guarded(METHODS.get, name)
+    report = _run_guarded(benchmark.run, what, budget, Path(out), names)
     click.echo(report)
 
 

@@ -26,7 +26,7 @@ class AutoDecoderConfig(AutoencoderConfig):
     representation: str = "latent"  # the inferred code is the representation
     prior_weight: float = 1e-3  # weight of mean ||z||_2, the L2 prior on the codes
     encoder_weight: float = 1.0  # weight of the amortised encoder's regression onto the codes (0: none)
-    infer_steps: int = 20  # Adam steps optimising the codes of unseen images against the frozen decoder
+    infer_steps: int = 10  # Adam steps optimising the codes of unseen images against the frozen decoder
     infer_lr: float = 1e-2
 
     def __post_init__(self) -> None:

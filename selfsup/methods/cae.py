@@ -17,7 +17,7 @@ from selfsup.methods.base import StepOutput, register_method
 class ContractiveConfig(AutoencoderConfig):
     contractive_weight: float = 0.01  # lambda
     penalty: str = "jacobian"  # jacobian: ||J||_F^2 of the code; weights: seed 003's ||W_L ... W_1||_F
-    projections: int = 4  # jacobian on deep encoders: Hutchinson estimate with this many vectors; 0 = exact
+    projections: int = 1  # jacobian on deep encoders: Hutchinson estimate with this many vectors; 0 = exact
 
     def __post_init__(self) -> None:
         super().__post_init__()
