@@ -18,7 +18,7 @@ from selfsup.config import ConfigError, EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
 from selfsup.data.catalog import cache_root
 from selfsup.eval import evaluate_embedding
-from selfsup.experiments.plots import plot_image_rows, plot_loss
+from selfsup.experiments.plots import plot_eigenspace, plot_image_rows, plot_loss
 from selfsup.experiments.rundir import (
     RunDirectoryError,
     prepare_run_dir,
@@ -81,6 +81,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
     log.info("device %s, precision %s, %d training images", device, precision, len(dataset))
     source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device)
+    method.attach_data(source.dataset)
     trainer = Trainer(method, source, config, device, precision, run_dir, progress)
     if has_checkpoint:
         assert run_dir is not None
@@ -89,7 +90,9 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     result = trainer.fit()
     evaluation = None
     if run_dir is not None:
-        plot_loss(read_metrics(run_dir), run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
+        metrics = read_metrics(run_dir)
+        plot_loss(metrics, run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
+        plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", f"{config.method} / {config.backbone}")
         if isinstance(method, AutoencoderBase):
             plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
     if evaluate:

@@ -132,15 +132,18 @@ def build_config(method: str, config_file: str | None, options: dict[str, Any], 
               help="A YAML config (a run's config.yaml works); options given here override it.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Any config field: optim.warmup_epochs=1, temperature=0.2, augment.strength=0.5. Repeatable.")
+@click.option("--neighbors", help="nn-byol: the neighbour file, or the run it was mined in (`selfsup neighbors`).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train(method: str, dataset, data_dir, backbone, epochs, batch_size, lr, seed, limit, precision, device, out,
-          resume, no_eval, config_file, sets, quiet) -> None:  # type: ignore[no-untyped-def]
+          resume, no_eval, config_file, sets, neighbors, quiet) -> None:  # type: ignore[no-untyped-def]
     """Train METHOD self-supervised, then evaluate it (linear probe, kNN, k-means on the test split)."""
     from selfsup import api
 
     options = {"dataset": dataset, "data_dir": data_dir, "backbone": backbone, "epochs": epochs,
                "train.batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit, "precision": precision,
                "device": device}
+    if neighbors is not None:
+        options["params.neighbors"] = neighbors
     config = _run_guarded(build_config, method, config_file, options, parse_sets(sets))
     out_dir = Path(out or f"runs/{config.method}")
     result = _run_guarded(api.train, config, out_dir, resume=resume, evaluate=not no_eval, progress=not quiet)
@@ -260,6 +263,25 @@ def anomaly(run_dir: str, normal_class: int) -> None:
         click.echo(f"note: the run was trained on {result['trained_on_classes'] or 'all classes'}, not on class "
                    f"{normal_class} alone; train with --set data.classes=[{normal_class}] for the usual protocol")
     click.echo(f"wrote {Path(run_dir) / f'anomaly-class{normal_class}.json'}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--metric", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True)
+@click.option("--k", "k", default=10, show_default=True, type=int, help="Neighbours stored per image.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Default: RUN_DIR/neighbors-METRIC.pt")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Mine on another training set than the run's, e.g. data.limit=10000 (must match nn-byol's).")
+@click.option("--device", default="cpu", show_default=True)
+def neighbors(run_dir: str, metric: str, k: int, out: str | None, sets: tuple[str, ...], device: str) -> None:
+    """Embed the run's training set and store each image's nearest neighbours, for `train nn-byol --neighbors`."""
+    from selfsup.experiments.neighbors import mine
+
+    result = _run_guarded(mine, run_dir, metric, k, out, parse_sets(sets), device)
+    precision = ", ".join(f"precision@{key} {value:.4f}" for key, value in result["precision_at_k"].items())
+    click.echo(f"{result['size']} images of {result['dataset']}, {metric} neighbours in the {result['method']} "
+               f"representation: {precision}")
+    click.echo(f"wrote {result['path']}")
 
 
 @cli.command(name="keys")

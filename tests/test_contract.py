@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from selfsup.api import build_method
+from selfsup.api import build_method, training_data
+from selfsup.experiments.neighbors import fingerprint, nearest_neighbors
 from selfsup.config import RunConfig
 from selfsup.data import InMemorySource, make_synthetic
 from selfsup.methods import METHODS, MethodContext
@@ -14,24 +15,38 @@ from selfsup.train import Trainer
 BACKBONE = "mlp"
 
 
-def tiny_config(method: str, **overrides: object) -> RunConfig:
-    values = {"method": method, "backbone": BACKBONE, "dataset": "synthetic", "epochs": 1, "train.batch_size": 32,
+def write_neighbors(data, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """A neighbour file for ``data`` mined on raw pixels, as `selfsup neighbors` writes it."""
+    indices = nearest_neighbors(data.images.flatten(1).float(), k=3)
+    torch.save({"indices": indices, "metric": "cosine", "k": 3, "dataset": data.name, "size": len(data),
+                "fingerprint": fingerprint(data)}, path)
+    return path
+
+
+def tiny_config(method: str, tmp_path: Path, **overrides: object) -> RunConfig:
+    values = {"backbone": BACKBONE, "dataset": "synthetic", "epochs": 1, "train.batch_size": 32,
               "lr": 1e-3, "log_every": 1, **overrides}
-    return RunConfig().replace(values)
+    if method == "nn-byol":  # its neighbours must be mined on the very training set
+        data = training_data(RunConfig().replace(values))
+        values["params.neighbors"] = str(write_neighbors(data, tmp_path / "neighbors.pt"))
+    return RunConfig().replace({"method": method, **values})
 
 
-def build(method: str) -> tuple:
+def build(method: str, tmp_path: Path) -> tuple:
     data = make_synthetic(128, seed=0)
-    config = tiny_config(method)
+    config = tiny_config(method, tmp_path)
+    if method == "nn-byol":
+        config = config.replace({"params.neighbors": str(write_neighbors(data, tmp_path / "nn128.pt"))})
     torch.manual_seed(0)
     model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))
+    model.attach_data(data)
     model.begin_step(99, 100)  # staged methods (layer-wise training): the last, end-to-end stage
     return model, data, config
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_one_step_gives_a_finite_loss_and_gradients_reach_the_backbone(name: str) -> None:
-    model, data, _ = build(name)
+def test_one_step_gives_a_finite_loss_and_gradients_reach_the_backbone(name: str, tmp_path: Path) -> None:
+    model, data, _ = build(name, tmp_path)
     source = InMemorySource(data, 32, seed=0, device="cpu")
     output = model.training_step(next(iter(source.epoch(0))), torch.Generator().manual_seed(0))
     assert output.loss.ndim == 0 and torch.isfinite(output.loss)
@@ -42,8 +57,8 @@ def test_one_step_gives_a_finite_loss_and_gradients_reach_the_backbone(name: str
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_loss_goes_down_on_tiny_data(name: str) -> None:
-    model, data, config = build(name)
+def test_loss_goes_down_on_tiny_data(name: str, tmp_path: Path) -> None:
+    model, data, config = build(name, tmp_path)
     config = config.replace({"epochs": 15, "optim.schedule": "constant"})
     source = InMemorySource(data, 32, seed=0, device="cpu")
     trainer = Trainer(model, source, config, torch.device("cpu"), progress=False)
@@ -62,7 +77,7 @@ def test_loss_goes_down_on_tiny_data(name: str) -> None:
 def test_save_load_round_trip_gives_the_same_embedding(name: str, tmp_path: Path) -> None:
     import selfsup
 
-    config = tiny_config(name, limit=64)
+    config = tiny_config(name, tmp_path, limit=64)
     result = selfsup.train(config, out=tmp_path / "run", evaluate=False, progress=False)
     images = torch.rand(4, 3, 16, 16)
     result.method.eval()

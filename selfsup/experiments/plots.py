@@ -60,3 +60,37 @@ def plot_image_rows(rows: list[tuple[str, Any]], path: Path, title: str = "") ->
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def plot_eigenspace(metrics: list[dict[str, Any]], path: Path, title: str = "", top: int = 8) -> Path | None:
+    """Seed 001's Figure 2: over training, the top eigenvalues of F and of the predictor Wp (each divided by its
+    largest), the alignment cos(u_j, Wp u_j) along F's top eigenvectors, and the asymmetry of Wp."""
+    records = [m for m in metrics if "eigen_F" in m]
+    if not records:
+        return None
+    steps = [m["step"] for m in records]
+
+    def normalised(key: str) -> list[list[float]]:
+        return [[v / max(abs(m[key][0]), 1e-12) for v in m[key][:top]] for m in records]
+
+    figure, axes = plt.subplots(1, 4, figsize=(16, 3.6), dpi=110)
+    panels = [(normalised("eigen_F"), "eigenvalues of F / max"), (normalised("eigen_Wp"), "eigenvalues of Wp / max"),
+              ([m["alignment"][:top] for m in records], "alignment cos(u_j, Wp u_j)")]
+    for axis, (values, label) in zip(axes, panels):
+        for j in range(min(top, min(len(v) for v in values))):
+            axis.plot(steps, [v[j] for v in values], linewidth=1, label=f"j={j + 1}")
+        axis.set_title(label, fontsize=9)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+    axes[2].legend(fontsize=6, ncol=2)
+    axes[3].plot(steps, [m["asymmetry"] for m in records], "o-", markersize=3)
+    axes[3].set_title("asymmetry ||Wp - Wp^T|| / ||Wp||", fontsize=9)
+    axes[3].set_xlabel("step")
+    axes[3].grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

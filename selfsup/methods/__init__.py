@@ -3,10 +3,14 @@
 from selfsup.methods import (  # noqa: F401  (registration)
     autodecoder,
     autoencoder,
+    barlow_twins,
     cae,
     layerwise,
+    nn_byol,
     parallel_ae,
     rae,
+    rotnet,
+    siamese,
     simclr,
     vae,
 )

@@ -15,6 +15,7 @@ import torch.nn as nn
 from selfsup.augment import ViewAugment
 from selfsup.data import Batch
 from selfsup.registry import Registry
+from selfsup.train.schedules import stage_bounds, stage_of  # noqa: F401  (re-exported for staged methods)
 
 if TYPE_CHECKING:
     from selfsup.config import RunConfig
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 @dataclass
 class StepOutput:
     loss: torch.Tensor  # scalar, differentiable
-    logs: dict[str, float] = field(default_factory=dict)  # extra scalars for metrics.jsonl
+    logs: dict[str, Any] = field(default_factory=dict)  # extra values for metrics.jsonl (numbers or lists)
+    record: bool = False  # write this step's logs to metrics.jsonl even off the log_every grid
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,10 @@ class Method(nn.Module):
         """One step's loss; split in two so benchmarks can time data and model apart."""
         return self.views_loss(batch, self.make_views(batch, generator))
 
+    def attach_data(self, dataset: Any) -> None:
+        """Called with the training set (on the device) before training; methods that look images up by index
+        (nearest-neighbour positives) keep it. The default does nothing."""
+
     def begin_step(self, step: int, total_steps: int) -> None:
         """Called before every training step (staged methods switch stage here); the default does nothing."""
 
@@ -92,16 +98,6 @@ class Method(nn.Module):
         if images.dtype == torch.uint8:
             images = images.float().div_(255.0)
         return self.backbone(images)
-
-
-def stage_bounds(total_steps: int, stages: int) -> list[int]:
-    """The first step of each of ``stages`` equal stages, then ``total_steps``."""
-    return [round(i * total_steps / stages) for i in range(stages + 1)]
-
-
-def stage_of(step: int, total_steps: int, stages: int) -> int:
-    bounds = stage_bounds(total_steps, stages)
-    return max(i for i in range(stages) if bounds[i] <= step) if step < total_steps else stages - 1
 
 
 METHODS: Registry[type[Method]] = Registry("method")

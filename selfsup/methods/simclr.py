@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from selfsup.config import ConfigError
+from selfsup.eval.collapse import embedding_health
 from selfsup.heads import mlp_head
 from selfsup.losses import nt_xent
 from selfsup.methods.base import Method, StepOutput, register_method
@@ -41,4 +42,4 @@ class SimCLR(Method):
     def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
         z = self.projector(self.backbone(torch.cat(views)))  # (2B, projection_dim)
         z1, z2 = z.chunk(2)
-        return StepOutput(nt_xent(z1, z2, self.params.temperature))
+        return StepOutput(nt_xent(z1, z2, self.params.temperature), embedding_health(z))

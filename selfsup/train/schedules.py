@@ -43,3 +43,14 @@ def update_momentum(online: nn.Module, target: nn.Module, momentum: float) -> No
             b_target.mul_(momentum).add_(b_online, alpha=1 - momentum)
         else:
             b_target.copy_(b_online)
+
+
+def stage_bounds(total_steps: int, stages: int) -> list[int]:
+    """The first step of each of ``stages`` equal stages, then ``total_steps``."""
+    return [round(i * total_steps / stages) for i in range(stages + 1)]
+
+
+def stage_of(step: int, total_steps: int, stages: int) -> int:
+    """The stage (0-based) that ``step`` belongs to; the last stage from ``total_steps`` on."""
+    bounds = stage_bounds(total_steps, stages)
+    return max(i for i in range(stages) if bounds[i] <= step) if step < total_steps else stages - 1

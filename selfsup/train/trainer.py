@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 
 from selfsup.config import RunConfig
 from selfsup.data import BatchSource
-from selfsup.methods import Method
-from selfsup.methods.base import stage_bounds
 from selfsup.train.checkpoint import load_checkpoint, save_atomic
 from selfsup.train.optim import build_optimizer
-from selfsup.train.schedules import warmup_cosine
+from selfsup.train.schedules import stage_bounds, warmup_cosine
+
+if TYPE_CHECKING:
+    from selfsup.methods import Method
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ class Trainer:
         window_images, window_start = 0, time.perf_counter()
         images_per_second = 0.0
         epoch_losses: list[float] = []
+        collapse_warned = False
         with self._catch_stop_signals():
             while self.step < self.total_steps:
                 epoch, start_in_epoch = divmod(self.step, self.steps_per_epoch)
@@ -190,14 +192,24 @@ class Trainer:
                     epoch_losses.append(self.last_loss)
                     window_images += batch.images.shape[0]
                     bar.update(1)
-                    if self.step % config.log_every == 0 or self.step == self.total_steps:
+                    if output.logs.get("collapsed") and not collapse_warned:
+                        collapse_warned = True
+                        log.warning("representation collapse at step %d (epoch %d): embedding std %.3f "
+                                    "(1 when spread, 0 when collapsed), effective rank %.1f", self.step, epoch + 1,
+                                    output.logs.get("embedding_std", math.nan),
+                                    output.logs.get("effective_rank", math.nan))
+                    if self.step % config.log_every == 0 or self.step == self.total_steps or output.record:
                         now = time.perf_counter()
-                        images_per_second = window_images / max(now - window_start, 1e-9)
-                        window_images, window_start = 0, now
+                        if self.step % config.log_every == 0 or self.step == self.total_steps:
+                            images_per_second = window_images / max(now - window_start, 1e-9)
+                            window_images, window_start = 0, now
                         record = {"step": self.step, "epoch": epoch + 1, "loss": self.last_loss, "lr": lr,
                                   "images_per_s": round(images_per_second, 1), **output.logs}
                         self._log(record)
-                        bar.set_postfix(loss=f"{self.last_loss:.4f}", img_s=f"{images_per_second:.0f}", refresh=False)
+                        status = {"loss": f"{self.last_loss:.4f}", "img_s": f"{images_per_second:.0f}"}
+                        if output.logs.get("collapsed"):
+                            status["COLLAPSED"] = f"std {output.logs.get('embedding_std', 0):.3f}"
+                        bar.set_postfix(status, refresh=False)
                     if self._stop_signal is not None:
                         self.seconds += time.perf_counter() - tic
                         self.save()

@@ -1,0 +1,58 @@
+"""RotNet (Gidaris et al. 2018; seed 002): predict by how much (0, 90, 180, 270 degrees) an image was rotated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from selfsup.config import ConfigError
+from selfsup.heads import mlp_head
+from selfsup.methods.base import Method, StepOutput, register_method
+
+
+@dataclass(frozen=True)
+class RotNetConfig:
+    all_rotations: bool = True  # every image in all four rotations (the paper); false: one random rotation each
+    hidden: int = 0  # hidden width of the rotation classifier (0: a linear classifier on the features)
+
+    def __post_init__(self) -> None:
+        if self.hidden < 0:
+            raise ConfigError(f"params.hidden must be >= 0, got {self.hidden}")
+
+
+def rotate(images: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
+    """Rotate each image (B, C, H, W) counter-clockwise by quarter_turns[i] * 90 degrees (square images)."""
+    out = images.clone()
+    for k in range(1, 4):
+        chosen = quarter_turns == k
+        if chosen.any():
+            out[chosen] = torch.rot90(images[chosen], k, dims=(2, 3))
+    return out
+
+
+@register_method("rotnet", family="joint-embedding")
+class RotNet(Method):
+    summary = "RotNet: classify the rotation (0/90/180/270 degrees) of each image"
+    Config = RotNetConfig
+
+    def __init__(self, backbone, params: RotNetConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(backbone, params, augment, context)
+        hidden = (params.hidden,) if params.hidden else ()
+        self.classifier = mlp_head(backbone.out_dim, hidden, 4)
+
+    def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
+        x = batch.images
+        if self.params.all_rotations:
+            turns = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
+            x = x.repeat(4, 1, 1, 1)
+        else:
+            turns = torch.randint(0, 4, (x.shape[0],), generator=generator, device=generator.device).to(x.device)
+        return rotate(x, turns), turns
+
+    def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
+        images, turns = views
+        logits = self.classifier(self.backbone(images))
+        loss = F.cross_entropy(logits.float(), turns)
+        return StepOutput(loss, {"rotation_accuracy": (logits.argmax(1) == turns).float().mean().item()})
