@@ -101,7 +101,7 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def build_config(method: str, config_file: str | None, options: dict[str, Any], sets: dict[str, str]) -> RunConfig:
     """Defaults, then the config file, then explicit options, then ``--set`` (later wins)."""
-    base = RunConfig.from_yaml(config_file) if config_file else RunConfig(method=method)
+    base = RunConfig.from_yaml(config_file) if config_file else RunConfig()
     overrides: dict[str, Any] = {"method": method}
     overrides.update({key: value for key, value in options.items() if value is not None})
     overrides.update(sets)

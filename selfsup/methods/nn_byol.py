@@ -25,7 +25,7 @@ class NNBYOLConfig(SiameseConfig):
     mode: str = "probabilistic"  # probabilistic or weighted
     p: float = 0.5  # probabilistic: chance that the second view is the neighbour
     w: float = 0.5  # weighted: weight of the augmented view's target (1 - w: the neighbour's)
-    momentum: float = 0.99  # seed 004's constant EMA rate
+    ema_momentum: float = 0.99  # seed 004's constant EMA rate
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -29,8 +29,8 @@ class SiameseConfig:
     projection_hidden: int = 512
     predictor: str = "mlp"  # mlp (same shape as the projector) or linear (one 128 x 128 layer, no bias)
     ema: bool = True  # a momentum target network; false: the online network under stop-gradient
-    momentum: float = 0.996  # EMA rate tau (seed 001: constant 0.996)
-    momentum_schedule: str = "constant"  # constant, or cosine from momentum to 1 (BYOL paper)
+    ema_momentum: float = 0.996  # EMA rate tau (seed 001: constant 0.996)
+    momentum_schedule: str = "constant"  # constant, or cosine from ema_momentum to 1 (BYOL paper)
     symmetric_predictor: bool = False  # symmetry regularisation after every step: W <- (W + W^T) / 2
     track_every: int = 0  # eigenspace tracking every N steps (0: off); logs F's and Wp's spectra and alignment
     rho: float = 0.3  # F <- rho F + (1 - rho) corr (DirectPred, DirectCopy, tracking)
@@ -38,8 +38,8 @@ class SiameseConfig:
     update_every: int = 1  # DirectPred / DirectCopy: set the predictor from F every N steps
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.momentum <= 1.0:
-            raise ConfigError(f"params.momentum must be in [0, 1], got {self.momentum}")
+        if not 0.0 <= self.ema_momentum <= 1.0:
+            raise ConfigError(f"params.ema_momentum must be in [0, 1], got {self.ema_momentum}")
         if self.predictor not in ("mlp", "linear"):
             raise ConfigError(f"params.predictor must be mlp or linear, got {self.predictor!r}")
         if self.momentum_schedule not in ("constant", "cosine"):
@@ -103,7 +103,7 @@ class SiameseBase(Method):
             self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
         self.register_buffer("F", torch.zeros(d, d))
         self.register_buffer("F_steps", torch.zeros((), dtype=torch.long))
-        self.momentum_now = params.momentum
+        self.momentum_now = params.ema_momentum
         self._track = False
 
     @property
@@ -126,7 +126,7 @@ class SiameseBase(Method):
         track = self.params.track_every
         self._track = track > 0 and (step % track == 0 or step == total_steps - 1)
         if self.params.ema and self.params.momentum_schedule == "cosine":
-            self.momentum_now = float(cosine_momentum(self.params.momentum, total_steps)[step])
+            self.momentum_now = float(cosine_momentum(self.params.ema_momentum, total_steps)[step])
 
     def online(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(projection z, prediction p) of the online network."""

@@ -1,0 +1,216 @@
+"""The joint-embedding family: losses and predictors against naive references, EMA, neighbours, bad input."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from selfsup.api import build_method
+from selfsup.cli import cli
+from selfsup.config import ConfigError, RunConfig
+from selfsup.data import Batch, make_synthetic
+from selfsup.eval.collapse import embedding_health
+from selfsup.experiments.neighbors import nearest_neighbors, precision_at_k
+from selfsup.losses import barlow_twins, negative_cosine
+from selfsup.methods import MethodContext
+from selfsup.methods.rotnet import rotate
+from selfsup.methods.siamese import directcopy_predictor, directpred_predictor, eigenspace_stats
+from selfsup.train.schedules import cosine_momentum
+
+
+def fixed_correlation(d: int = 6) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(40, d, generator=generator, dtype=torch.float64)
+    return a.T @ a / 40
+
+
+def test_directpred_predictor_matches_an_explicit_eigendecomposition() -> None:
+    F = fixed_correlation()
+    s, u = np.linalg.eigh(F.numpy())
+    s = np.maximum(s / s.max(), 0)
+    p = np.maximum(np.sqrt(s) + 0.1, 1e-4)
+    expected = u @ np.diag(p) @ u.T
+    assert np.allclose(directpred_predictor(F, 0.1).numpy(), expected, atol=1e-10)
+
+
+def test_directcopy_predictor_is_normalised_F_plus_eps_identity() -> None:
+    F = fixed_correlation()
+    expected = F.numpy() / np.linalg.norm(F.numpy()) + 0.3 * np.eye(6)
+    assert np.allclose(directcopy_predictor(F, 0.3).numpy(), expected)
+
+
+def test_eigenspace_stats_of_a_predictor_sharing_F_eigenvectors() -> None:
+    F = fixed_correlation()
+    stats = eigenspace_stats(F, directpred_predictor(F, 0.1))
+    assert np.allclose(stats["alignment"], 1.0) and stats["asymmetry"] < 1e-10
+    assert stats["eigen_F"] == sorted(stats["eigen_F"], reverse=True)
+    skew = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
+    assert eigenspace_stats(torch.eye(2), torch.eye(2) + skew)["asymmetry"] > 0.5
+
+
+def naive_negative_cosine(p: torch.Tensor, z: torch.Tensor) -> float:
+    values = [-(p[i] @ z[i]).item() / (p[i].norm().item() * z[i].norm().item()) for i in range(len(p))]
+    return sum(values) / len(values)
+
+
+def test_symmetric_byol_loss_matches_a_naive_reference() -> None:
+    config = RunConfig().replace({"method": "byol", "backbone": "mlp"})
+    torch.manual_seed(0)
+    model = build_method(config, MethodContext(1, 16, 10))
+    v1, v2 = torch.rand(2, 8, 1, 16, 16).unbind(0)
+    loss = model.siamese_loss(v1, v2).loss.item()
+    with torch.no_grad():
+        _, p = model.online(torch.cat([v1, v2]))
+        p1, p2 = p.chunk(2)
+        t1, t2 = model.target_projector(model.target_backbone(torch.cat([v1, v2]))).chunk(2)  # one BN batch
+    expected = naive_negative_cosine(p1, t2) + naive_negative_cosine(p2, t1)
+    assert math.isclose(loss, expected, rel_tol=1e-4, abs_tol=1e-5)
+    assert math.isclose(negative_cosine(p1, t2).item(), naive_negative_cosine(p1, t2), rel_tol=1e-5)
+
+
+def test_barlow_twins_matches_a_naive_reference() -> None:
+    generator = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(16, 5, generator=generator), torch.randn(16, 5, generator=generator)
+    a = (z1 - z1.mean(0)) / z1.std(0, unbiased=False)
+    b = (z2 - z2.mean(0)) / z2.std(0, unbiased=False)
+    expected = 0.0
+    for i in range(5):
+        for j in range(5):
+            c = sum(a[n, i].item() * b[n, j].item() for n in range(16)) / 16
+            expected += (1 - c) ** 2 if i == j else 0.01 * c**2
+    assert math.isclose(barlow_twins(z1, z2, lambd=0.01).item(), expected, rel_tol=1e-4)
+    assert barlow_twins(z1, z1, lambd=0.0).item() < 1e-4  # identical views: a unit diagonal
+
+
+def test_ema_update_and_cosine_momentum_follow_their_formulas() -> None:
+    config = RunConfig().replace({"method": "byol", "backbone": "mlp", "ema_momentum": 0.9})
+    torch.manual_seed(0)
+    model = build_method(config, MethodContext(1, 16, 10))
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(1.0)
+    online = [p.detach().clone() for p in model.backbone.parameters()]
+    target = [p.detach().clone() for p in model.target_backbone.parameters()]
+    model.begin_step(0, 10)
+    model.after_optimizer_step(0, 10)
+    for t_new, t_old, o in zip(model.target_backbone.parameters(), target, online):
+        assert torch.allclose(t_new, 0.9 * t_old + 0.1 * o)
+    schedule = cosine_momentum(0.99, 100)
+    k = np.arange(100)
+    assert np.allclose(schedule, 1 - (1 - 0.99) * (np.cos(np.pi * k / 100) + 1) / 2)
+    assert schedule[0] == pytest.approx(0.99) and schedule[-1] > 0.9999
+
+
+def test_symmetry_regularisation_makes_the_predictor_symmetric() -> None:
+    for predictor in ("linear", "mlp"):
+        config = RunConfig().replace({"method": "simsiam", "backbone": "mlp", "predictor": predictor,
+                                      "symmetric_predictor": True})
+        model = build_method(config, MethodContext(1, 16, 10))
+        model.after_optimizer_step(0, 10)
+        weights = [m.weight for m in model.predictor if isinstance(m, torch.nn.Linear)]
+        if len(weights) == 1:
+            assert torch.allclose(weights[0], weights[0].T)
+        else:
+            assert torch.allclose(weights[0], weights[1].T)
+
+
+def test_directpred_writes_its_predictor_from_F_after_a_step() -> None:
+    config = RunConfig().replace({"method": "directpred", "backbone": "mlp"})
+    model = build_method(config, MethodContext(1, 16, 10))
+    x = torch.rand(8, 1, 16, 16)
+    model.siamese_loss(x, x.flip(3))
+    model.after_optimizer_step(0, 10)
+    assert torch.allclose(model.predictor[0].weight, directpred_predictor(model.F, 0.1))
+    assert not model.predictor[0].weight.requires_grad  # set, not trained
+
+
+def test_nearest_neighbours_match_a_brute_force_search() -> None:
+    features = torch.randn(50, 7, generator=torch.Generator().manual_seed(0))
+    for metric in ("cosine", "euclidean"):
+        found = nearest_neighbors(features, k=3, metric=metric, chunk=16)
+        for i in range(50):
+            if metric == "cosine":
+                score = [(features[i] @ features[j] / (features[i].norm() * features[j].norm())).item()
+                         for j in range(50)]
+            else:
+                score = [-(features[i] - features[j]).pow(2).sum().item() for j in range(50)]
+            score[i] = -math.inf
+            assert found[i].tolist() == sorted(range(50), key=lambda j: -score[j])[:3]
+    labels = torch.arange(50) % 2
+    assert set(precision_at_k(found, labels)) == {"1", "3"}
+
+
+def test_collapse_monitor_flags_constant_embeddings() -> None:
+    healthy = embedding_health(torch.randn(256, 32))
+    collapsed = embedding_health(torch.ones(256, 32) + 1e-4 * torch.randn(256, 32))
+    assert healthy["collapsed"] == 0.0 and healthy["embedding_std"] > 0.8 and healthy["effective_rank"] > 20
+    assert collapsed["collapsed"] == 1.0 and collapsed["embedding_std"] < 0.01
+
+
+def test_rotnet_rotations() -> None:
+    x = torch.arange(4.0).view(1, 1, 2, 2).repeat(4, 1, 1, 1)
+    turned = rotate(x, torch.tensor([0, 1, 2, 3]))
+    assert torch.equal(turned[0], x[0]) and torch.equal(turned[2], x[0].flip(1, 2))
+    config = RunConfig().replace({"method": "rotnet", "backbone": "mlp"})
+    model = build_method(config, MethodContext(1, 16, 10))
+    images, turns = model.make_views(Batch(torch.rand(3, 1, 16, 16), torch.zeros(3), torch.arange(3)),
+                                     torch.Generator().manual_seed(0))
+    assert images.shape[0] == 12 and turns.tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+
+
+@pytest.mark.parametrize("key,value", [("p", 1.5), ("w", -0.1), ("ema_momentum", 1.2)])
+def test_probabilities_and_momentum_outside_the_unit_interval_are_rejected(key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"params.{key} must be in \\[0, 1\\]"):
+        RunConfig().replace({"method": "nn-byol", key: value, "neighbors": "x"})
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "32", "--quiet",
+         "--set", "eval.probe_epochs=2"]
+
+
+def test_neighbors_then_nn_byol_and_mismatched_files(tmp_path: Path) -> None:
+    ae = str(tmp_path / "ae")
+    assert invoke("train", "ae", *QUICK, "--out", ae, "--no-eval").exit_code == 0
+    result = invoke("neighbors", ae, "--metric", "euclidean", "--k", "5")
+    assert result.exit_code == 0 and "precision@5" in result.output, result.output
+    for mode in ("probabilistic", "weighted"):
+        out = str(tmp_path / f"nn-{mode}")
+        result = invoke("train", "nn-byol", *QUICK, "--out", out, "--neighbors", ae, "--set", f"mode={mode}",
+                        "--no-eval")
+        assert result.exit_code == 0, result.output
+    result = invoke("train", "nn-byol", *QUICK, "--out", str(tmp_path / "bad"), "--neighbors", ae,
+                    "--limit", "100")
+    assert result.exit_code == 2 and "covers" in result.output and "100" in result.output
+    assert not (tmp_path / "bad").exists()  # rejected before anything was written
+    result = invoke("train", "nn-byol", *QUICK, "--out", str(tmp_path / "none"))
+    assert result.exit_code == 2 and "selfsup neighbors" in result.output
+
+
+def test_neighbor_file_from_other_images_is_rejected(tmp_path: Path) -> None:
+    from test_contract import write_neighbors
+
+    data, other = make_synthetic(64, seed=0), make_synthetic(64, seed=1)
+    path = write_neighbors(other, tmp_path / "other.pt")
+    config = RunConfig().replace({"method": "nn-byol", "backbone": "mlp", "neighbors": str(path)})
+    model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))  # same size: builds
+    with pytest.raises(ConfigError, match="other images or another order"):
+        model.attach_data(data)
+
+
+def test_eigenspace_tracking_writes_the_plot(tmp_path: Path) -> None:
+    out = tmp_path / "dp"
+    result = invoke("train", "directpred", *QUICK, "--out", str(out), "--no-eval", "--set", "track_every=2")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    tracked = [r for r in records if "eigen_F" in r]
+    assert len(tracked) >= 2 and len(tracked[0]["eigen_F"]) == 128
+    assert (out / "plots" / "eigenspace.png").stat().st_size > 5000
+    assert all("embedding_std" in r for r in records if "loss" in r)
