@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from selfsup.api import build_method, training_data
-from selfsup.experiments.neighbors import fingerprint, nearest_neighbors
 from selfsup.config import RunConfig
 from selfsup.data import InMemorySource, make_synthetic
+from selfsup.experiments.neighbors import fingerprint, nearest_neighbors
 from selfsup.methods import METHODS, MethodContext
 from selfsup.train import Trainer
 
