@@ -130,11 +130,25 @@ def bench_eval(budget: dict[str, Any]) -> dict[str, Any]:
 BENCH_BACKBONES = {"rae": "mlp"}
 
 
-def method_config(method: str, budget: dict[str, Any]) -> RunConfig:
+def method_config(method: str, budget: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
     """The benchmark configuration of ``method``: its defaults, Conv6 (or its seed's encoder), the budget."""
     return RunConfig().replace({"method": method, "backbone": BENCH_BACKBONES.get(method, "conv6"),
                                 "dataset": "fashion-mnist", "limit": budget["limit"], "epochs": budget["epochs"],
-                                "train.batch_size": 256})
+                                "train.batch_size": 256, **(extra or {})})
+
+
+def _vae_neighbors(budget: dict[str, Any], out: Path) -> Path:
+    """The benchmark VAE's cosine neighbours on the benchmark subset (training the VAE first if needed)."""
+    from selfsup.api import train
+    from selfsup.experiments.neighbors import mine
+
+    vae_dir = out / "runs" / f"vae-{budget['limit']}x{budget['epochs']}"
+    if not (vae_dir / "eval.json").exists():
+        train(method_config("vae", budget), out=vae_dir, resume=True)
+    path = vae_dir / "neighbors-cosine.pt"
+    if not path.exists():
+        mine(vae_dir, "cosine", 10, path)
+    return path
 
 
 def _summary(evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -148,10 +162,12 @@ def _summary(evaluation: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None = None) -> dict[str, Any]:
+def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None = None,
+                   existing_only: bool = False) -> dict[str, Any]:
     """Each method under the budget, and the raw-pixel and random-init baselines, on the Fashion-MNIST test split.
 
-    Finished runs under ``out/runs`` are reused; an unfinished one resumes from its checkpoint.
+    Finished runs under ``out/runs`` are reused; an unfinished one resumes from its checkpoint. With
+    ``existing_only`` the table holds the finished runs and nothing is trained.
     """
     from selfsup.api import baseline, train
     from selfsup.methods import METHODS
@@ -160,15 +176,20 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
     rows: dict[str, Any] = {}
     for method in methods:
         METHODS.get(method)
-        config = method_config(method, budget)
-        suffix = "" if config.backbone == "conv6" else f"-{config.backbone}"
-        run_dir = out / "runs" / f"{method}{suffix}-{budget['limit']}x{budget['epochs']}"
+        backbone = BENCH_BACKBONES.get(method, "conv6")
+        run_dir = out / "runs" / f"{method}{'' if backbone == 'conv6' else '-' + backbone}-{budget['limit']}x{budget['epochs']}"
         if (run_dir / "eval.json").exists():
             evaluation = json.loads((run_dir / "eval.json").read_text())
+        elif existing_only:
+            continue
         else:
+            extra = {}
+            if method == "nn-byol":  # neighbours mined in the VAE's latent space (seed 004), on the same subset
+                extra["params.neighbors"] = str(_vae_neighbors(budget, out))
+            config = method_config(method, budget, extra)
             evaluation = train(config, out=run_dir, resume=True).eval
-        evaluation["epochs"] = config.train.epochs
-        rows[method] = {"backbone": config.backbone, **_summary(evaluation)}
+        evaluation["epochs"] = budget["epochs"]
+        rows[method] = {"backbone": backbone, **_summary(evaluation)}
     for backbone in sorted({row["backbone"] for row in rows.values()} | {"conv6"}):
         base_dir = out / "runs" / ("baseline" if backbone == "conv6" else f"baseline-{backbone}")
         names = ("raw-pixels", "random-init")
@@ -181,7 +202,8 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
     return rows
 
 
-def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None) -> str:
+def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None, existing_only: bool = False
+        ) -> str:
     budget = BUDGETS[budget_name]
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device("auto")
@@ -192,7 +214,7 @@ def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None
     if what in ("eval", "all"):
         results["eval"] = bench_eval(budget)
     if what in ("accuracy", "all"):
-        results["accuracy"] = bench_accuracy(budget, out, methods)
+        results["accuracy"] = bench_accuracy(budget, out, methods, existing_only)
     (out / f"{what}-{budget_name}.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = render(results)
     (out / f"{what}-{budget_name}.md").write_text(markdown)

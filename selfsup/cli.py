@@ -209,7 +209,8 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
               help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
 @click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--methods", help="Comma-separated methods for the accuracy benchmark, or 'all'. Default: simclr.")
-def bench(what: str, budget: str, out: str, methods: str | None) -> None:
+@click.option("--existing-only", is_flag=True, help="Accuracy: tabulate the finished runs, train nothing.")
+def bench(what: str, budget: str, out: str, methods: str | None, existing_only: bool) -> None:
     """Measure throughput, data share, evaluation time and accuracy; writes JSON + Markdown to --out."""
     from selfsup import benchmark
     from selfsup.methods import METHODS
@@ -219,7 +220,7 @@ def bench(what: str, budget: str, out: str, methods: str | None) -> None:
         names = METHODS.names() if methods == "all" else [m.strip() for m in methods.split(",") if m.strip()]
         for name in names:
             _run_guarded(METHODS.get, name)
-    report = _run_guarded(benchmark.run, what, budget, Path(out), names)
+    report = _run_guarded(benchmark.run, what, budget, Path(out), names, existing_only)
     click.echo(report)
 
 
