@@ -11,6 +11,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _save(figure: Any, path: Path) -> Path:
+    """Lay out, write the PNG (creating its folder) and free the figure."""
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
 def plot_loss(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Per-step loss (thin) and per-epoch mean (markers) against the step."""
     steps = [m["step"] for m in metrics if "loss" in m]
@@ -26,11 +35,7 @@ def plot_loss(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Pat
     axis.set_title(title or "training loss")
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_image_rows(rows: list[tuple[str, Any]], path: Path, title: str = "") -> Path:
@@ -55,11 +60,7 @@ def plot_image_rows(rows: list[tuple[str, Any]], path: Path, title: str = "") ->
         axes[r][0].set_ylabel(label, fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def plot_eigenspace(metrics: list[dict[str, Any]], path: Path, title: str = "", top: int = 8) -> Path | None:
@@ -89,8 +90,4 @@ def plot_eigenspace(metrics: list[dict[str, Any]], path: Path, title: str = "", 
     axes[3].grid(alpha=0.3)
     if title:
         figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
