@@ -46,3 +46,12 @@ needs_fashion = pytest.mark.skipif(
     not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
     reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
 )
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    """Run the selfsup CLI in-process; exceptions propagate so a failure shows its traceback."""
+    from click.testing import CliRunner
+
+    from selfsup.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)

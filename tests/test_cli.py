@@ -3,16 +3,10 @@
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from selfsup.cli import cli
+from conftest import invoke
 
 QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "1", "--batch-size", "64", "--quiet",
          "--set", "eval.probe_epochs=2"]
-
-
-def invoke(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_methods_lists_simclr_with_its_family() -> None:

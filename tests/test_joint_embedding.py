@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from conftest import invoke
 
 from selfsup.api import build_method
-from selfsup.cli import cli
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import Batch, make_synthetic
 from selfsup.eval.collapse import embedding_health
@@ -167,9 +166,6 @@ def test_probabilities_and_momentum_outside_the_unit_interval_are_rejected(key: 
     with pytest.raises(ConfigError, match=f"params.{key} must be in \\[0, 1\\]"):
         RunConfig().replace({"method": "nn-byol", key: value, "neighbors": "x"})
 
-
-def invoke(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "32", "--quiet",

@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
-from click.testing import CliRunner
+from conftest import invoke
 
 from selfsup.api import build_method
 from selfsup.backbones import BACKBONES, create_backbone
-from selfsup.cli import cli
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import Batch, InMemorySource, make_synthetic
 from selfsup.decoders import DECODERS, DecoderShapeError, build_decoder, up_conv
@@ -175,9 +174,6 @@ def test_autodecoder_infers_codes_for_unseen_images_by_optimisation() -> None:
     assert error(30) < error(0)  # optimising the code improves on the encoder's guess
     assert model.embed(unseen).shape == (16, 128)
 
-
-def invoke(*args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "32", "--quiet",

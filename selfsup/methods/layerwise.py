@@ -81,9 +81,6 @@ class LayerwiseConfig(AutoencoderConfig):
     decoder: str = "symmetric"  # one decoder stage per encoder stage
     finetune: bool = True  # a last stage training every layer end to end
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-
 
 @register_method("layerwise", family="reconstruction")
 class LayerwiseAutoencoder(StagedAutoencoder):

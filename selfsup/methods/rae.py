@@ -34,9 +34,6 @@ class RandomizedConfig(AutoencoderConfig):
     random_encoder: bool = True  # freeze W_e at its random init and copy W_d^T into it; false: greedy pretraining
     finetune: bool = True  # a last stage training every layer end to end
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-
 
 @register_method("rae", family="reconstruction")
 class RandomizedAutoencoder(StagedAutoencoder):
@@ -58,7 +55,6 @@ class RandomizedAutoencoder(StagedAutoencoder):
                 for layer in (encoder_layer, decoder_layer):
                     if layer.bias is not None:
                         layer.bias.zero_()
-        self.copy_steps: set[int] = set()
 
     def trainable(self, stage: int) -> list[nn.Module]:
         if stage >= self.layer_stages:
@@ -66,13 +62,9 @@ class RandomizedAutoencoder(StagedAutoencoder):
         encoder_layer, decoder_layer = self.pairs[stage]
         return [decoder_layer.weight] if self.params.random_encoder else [encoder_layer.weight, decoder_layer.weight]
 
-    def begin_step(self, step: int, total_steps: int) -> None:
-        super().begin_step(step, total_steps)
-        bounds = stage_bounds(total_steps, self.num_stages)
-        self.copy_steps = {bounds[k + 1] - 1 for k in range(self.layer_stages)}  # last step of each layer stage
-
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
-        if self.params.random_encoder and step in self.copy_steps and self.stage < self.layer_stages:
+        last_of_stage = step + 1 == stage_bounds(total_steps, self.num_stages)[max(self.stage, 0) + 1]
+        if self.params.random_encoder and last_of_stage and self.stage < self.layer_stages:
             encoder_layer, decoder_layer = self.pairs[self.stage]
             with torch.no_grad():
                 encoder_layer.weight.copy_(decoder_layer.weight.T)
