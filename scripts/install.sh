@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs selfsup and what it needs on a fresh machine: the CPU build of PyTorch first (a plain
 # `torch` requirement would pull a multi-GB CUDA build), then the package, then Fashion-MNIST from
-# Debian's package when apt is available (offline-friendly; otherwise selfsup downloads it).
+# Debian's package when apt is available (offline-friendly; otherwise selfsup downloads it), and
+# Debian's chromium for the test that opens a report in a headless browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -13,4 +14,8 @@ fi
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
     || echo "note: could not install dataset-fashion-mnist; selfsup will try to download Fashion-MNIST" >&2
+fi
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "note: could not install chromium; the report screenshot test will be skipped" >&2
 fi

@@ -108,45 +108,64 @@ def build_config(method: str, config_file: str | None, options: dict[str, Any], 
     return base.replace(overrides)
 
 
+RUN_OPTIONS = [
+    click.option("--dataset", help="Dataset name (see `selfsup datasets`). Default: fashion-mnist."),
+    click.option("--data-dir", help="Folder with the dataset's files. Else $SELFSUP_DATA, /usr/share/datasets, "
+                 "the cache."),
+    click.option("--backbone", help="Encoder (see `selfsup backbones`). conv6 is seed 000's; resnet18 for 32 px "
+                 "colour."),
+    click.option("--epochs", type=int, help="Training epochs. Self-supervised methods keep improving for hundreds; "
+                 "10 shows the trend on Fashion-MNIST."),
+    click.option("--batch-size", type=int, help="Images per step. Contrastive methods like larger batches "
+                 "(more negatives): 256-1024; lower --lr with small batches."),
+    click.option("--lr", type=float, help="Peak learning rate after warm-up (Adam default 1e-3). Try 3e-4 if the "
+                 "loss spikes or turns NaN."),
+    click.option("--seed", type=int, help="Seeds data order, augmentations and initialisation; runs are "
+                 "reproducible."),
+    click.option("--limit", type=int, help="Train on a fixed random subset of N images, for quick checks."),
+    click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+                 help="auto measures bf16 against fp32 on this machine once and keeps the faster (bf16 can be 10x "
+                 "slower on CPUs without native bf16)."),
+    click.option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
+    click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                 help="A YAML config (a run's config.yaml works); options given here override it."),
+    click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                 help="Any config field: optim.warmup_epochs=1, temperature=0.2, augment.strength=0.5. Repeatable."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+]
+OPTION_KEYS = {"dataset": "dataset", "data_dir": "data_dir", "backbone": "backbone", "epochs": "epochs",
+               "batch_size": "train.batch_size", "lr": "lr", "seed": "seed", "limit": "limit",
+               "precision": "precision", "device": "device"}
+
+
+def run_options(command):  # type: ignore[no-untyped-def]
+    """The options that define a run's config, shared by `train` and `sweep`."""
+    for option in reversed(RUN_OPTIONS):
+        command = option(command)
+    return command
+
+
+def config_from_options(method: str, options: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
+    overrides = {key: options[name] for name, key in OPTION_KEYS.items() if options.get(name) is not None}
+    overrides.update(extra or {})
+    return _run_guarded(build_config, method, options.get("config_file"), overrides, parse_sets(options["sets"]))
+
+
 @cli.command()
 @click.argument("method")
-@click.option("--dataset", help="Dataset name (see `selfsup datasets`). Default: fashion-mnist.")
-@click.option("--data-dir", help="Folder with the dataset's files. Else $SELFSUP_DATA, /usr/share/datasets, the cache.")
-@click.option("--backbone", help="Encoder (see `selfsup backbones`). conv6 is seed 000's; resnet18 for 32 px colour.")
-@click.option("--epochs", type=int, help="Training epochs. Self-supervised methods keep improving for hundreds; "
-              "10 shows the trend on Fashion-MNIST.")
-@click.option("--batch-size", type=int, help="Images per step. Contrastive methods like larger batches "
-              "(more negatives): 256-1024; lower --lr with small batches.")
-@click.option("--lr", type=float, help="Peak learning rate after warm-up (Adam default 1e-3). Try 3e-4 if the loss "
-              "spikes or turns NaN.")
-@click.option("--seed", type=int, help="Seeds data order, augmentations and initialisation; runs are reproducible.")
-@click.option("--limit", type=int, help="Train on a fixed random subset of N images, for quick checks.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]),
-              help="auto measures bf16 against fp32 on this machine once and keeps the faster (bf16 can be 10x "
-              "slower on CPUs without native bf16).")
-@click.option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+@run_options
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory. Default: runs/<method>.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--no-eval", is_flag=True, help="Skip the evaluation after training (run `selfsup eval` later).")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="A YAML config (a run's config.yaml works); options given here override it.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Any config field: optim.warmup_epochs=1, temperature=0.2, augment.strength=0.5. Repeatable.")
 @click.option("--neighbors", help="nn-byol: the neighbour file, or the run it was mined in (`selfsup neighbors`).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(method: str, dataset, data_dir, backbone, epochs, batch_size, lr, seed, limit, precision, device, out,
-          resume, no_eval, config_file, sets, neighbors, quiet) -> None:  # type: ignore[no-untyped-def]
+def train(method: str, out, resume, no_eval, neighbors, **options) -> None:  # type: ignore[no-untyped-def]
     """Train METHOD self-supervised, then evaluate it (linear probe, kNN, k-means on the test split)."""
     from selfsup import api
 
-    options = {"dataset": dataset, "data_dir": data_dir, "backbone": backbone, "epochs": epochs,
-               "train.batch_size": batch_size, "lr": lr, "seed": seed, "limit": limit, "precision": precision,
-               "device": device}
-    if neighbors is not None:
-        options["params.neighbors"] = neighbors
-    config = _run_guarded(build_config, method, config_file, options, parse_sets(sets))
+    config = config_from_options(method, options, {"params.neighbors": neighbors} if neighbors is not None else None)
     out_dir = Path(out or f"runs/{config.method}")
-    result = _run_guarded(api.train, config, out_dir, resume=resume, evaluate=not no_eval, progress=not quiet)
+    result = _run_guarded(api.train, config, out_dir, resume=resume, evaluate=not no_eval,
+                          progress=not options["quiet"])
     click.echo(f"run directory: {out_dir}")
     click.echo(f"trained {result.train.steps} steps in {result.train.seconds:.1f} s "
                f"({result.train.images_per_second:.0f} images/s), final loss {result.train.final_loss:.4f}")
@@ -222,6 +241,81 @@ def bench(what: str, budget: str, out: str, methods: str | None, existing_only: 
             _run_guarded(METHODS.get, name)
     report = _run_guarded(benchmark.run, what, budget, Path(out), names, existing_only)
     click.echo(report)
+
+
+@cli.command()
+@click.argument("methods")
+@click.option("--grid", "grids", multiple=True, required=True, metavar="KEY=V1,V2,...",
+              help="Values of one config key (alpha, strength, seed, optim.lr, ...); several --grid form a product.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Sweep folder: one run directory per cell.")
+@run_options
+def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  # type: ignore[no-untyped-def]
+    """Train METHODS (comma-separated) over a grid; rerunning skips finished cells and resumes the unfinished one.
+
+    \b
+    selfsup sweep parallel-dae --grid alpha=1e-5,1e-3,1e-1,10 --out sweeps/alpha
+    selfsup sweep byol,simsiam --grid seed=0,1,2 --epochs 5 --out sweeps/noncontrastive
+    selfsup report sweeps/alpha
+    """
+    from selfsup.experiments import sweep as sweeps
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    base = config_from_options(names[0] if names else "simclr", options)
+    grid = _run_guarded(sweeps.parse_grid, grids)
+    cells = _run_guarded(sweeps.plan, names, grid, base)
+    folder = Path(out)
+    sweeps.write_sweep_file(folder, names, grid, base)
+    click.echo(f"sweep of {len(cells)} cells into {folder}")
+    outcome = _run_guarded(sweeps.run_sweep, cells, folder, progress=not options["quiet"], echo=click.echo)
+    failed = [name for name, status in outcome.items() if status == "failed"]
+    click.echo(f"{len(outcome) - len(failed)} done, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}"
+               f"; `selfsup report {folder}` builds the tables and plots")
+    if failed:
+        raise Fail(f"{len(failed)} of {len(outcome)} cells failed (see error.txt in each)", 1)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--map", "embedding", type=click.Choice(["tsne", "umap", "none"]), default="tsne", show_default=True,
+              help="The 2-d map of each run's test-split representation (umap needs umap-learn).")
+@click.option("--map-points", default=1000, show_default=True, type=click.IntRange(min=10),
+              help="Test images in each map.")
+def report(folder: str, embedding: str, map_points: int) -> None:
+    """Tables and plots of the runs in FOLDER: results.csv, report.md, report.html, plots/*.png."""
+    from selfsup.experiments.report import ReportError, build_report
+
+    try:
+        outputs = _run_guarded(build_report, folder, None if embedding == "none" else embedding, map_points)
+    except ReportError as error:
+        raise Fail(str(error), 1) from None
+    for label, path in outputs.items():
+        click.echo(f"{label:<16} {path}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--labels", "fractions", multiple=True, type=float, default=(0.01, 0.1), show_default=True,
+              help="Fraction of the labelled training images, in (0, 1]; repeatable.")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="The linear head's learning rate.")
+@click.option("--encoder-lr", default=1e-4, show_default=True, type=float, help="The encoder's learning rate.")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def finetune(run_dir: str, fractions: tuple[float, ...], epochs: int, lr: float, encoder_lr: float, batch_size: int,
+             quiet: bool) -> None:
+    """Fine-tune RUN_DIR's encoder + a linear head with a fraction of the labels, beside a random-init encoder
+    fine-tuned the same way and the frozen linear probe on the same labels; writes RUN_DIR/finetune.json."""
+    from selfsup.experiments.finetune import FinetuneConfig, check_fraction, finetune_run
+
+    for fraction in fractions:
+        _run_guarded(check_fraction, fraction)
+    config = _run_guarded(FinetuneConfig, epochs=epochs, lr=lr, encoder_lr=encoder_lr, batch_size=batch_size)
+    click.echo("labels  images  linear probe  fine-tuned  random-init fine-tuned")
+    for fraction in fractions:
+        r = _run_guarded(finetune_run, run_dir, fraction, config, not quiet)
+        click.echo(f"{fraction:<7g} {r['labelled_images']:<7d} {r['linear_probe']['accuracy']:<13.4f} "
+                   f"{r['pretrained']['accuracy']:<11.4f} {r['random_init']['accuracy']:.4f}")
+    click.echo(f"wrote {Path(run_dir) / 'finetune.json'}")
 
 
 @cli.command()

@@ -13,6 +13,7 @@ from selfsup.data import ImageDataset
 from selfsup.eval.protocols import (
     cluster_accuracy,
     extract_features,
+    fit_linear_probe,
     kmeans_scores,
     knn_accuracy,
     knn_predict,
@@ -64,6 +65,6 @@ def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: Ima
 
 
 __all__ = [
-    "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "kmeans_scores",
+    "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "fit_linear_probe", "kmeans_scores",
     "knn_accuracy", "knn_predict", "linear_probe", "project_top_subspace",
 ]

@@ -48,6 +48,14 @@ def linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
                  epochs: int = 100, lr: float = 1e-3, batch_size: int = 1024, seed: int = 0,
                  progress: bool = True) -> dict[str, float]:
     """Softmax regression on standardised frozen features; Adam with cosine decay, no augmentation."""
+    return fit_linear_probe(train, train_labels, test, test_labels, epochs, lr, batch_size, seed, progress)[1]
+
+
+def fit_linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
+                     epochs: int = 100, lr: float = 1e-3, batch_size: int = 1024, seed: int = 0,
+                     progress: bool = True) -> tuple[torch.nn.Sequential, dict[str, float]]:
+    """``linear_probe``, also returning the fitted classifier of raw features: standardisation folded into one
+    ``Linear`` layer (used to start fine-tuning from the probe's solution)."""
     generator = torch.Generator().manual_seed(seed)
     mean, std = train.mean(0), train.std(0) + 1e-6
     train = (train - mean) / std
@@ -75,7 +83,10 @@ def linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
     with torch.no_grad():
         train_accuracy = (layer(train).argmax(1) == train_labels).float().mean().item()
         test_accuracy = (layer(test).argmax(1) == test_labels).float().mean().item()
-    return {"accuracy": test_accuracy, "train_accuracy": train_accuracy, "epochs": epochs}
+        folded = torch.nn.Linear(layer.in_features, num_classes)  # W ((x - m) / s) + b = (W / s) x + (b - W m / s)
+        folded.weight.copy_(layer.weight / std)
+        folded.bias.copy_(layer.bias - (layer.weight / std) @ mean)
+    return folded, {"accuracy": test_accuracy, "train_accuracy": train_accuracy, "epochs": epochs}
 
 
 @torch.no_grad()

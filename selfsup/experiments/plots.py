@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: Path) -> Path:
     """Lay out, write the PNG (creating its folder) and free the figure."""
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +35,7 @@ def plot_loss(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Pat
     axis.set_title(title or "training loss")
     axis.grid(alpha=0.3)
     axis.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_image_rows(rows: list[tuple[str, Any]], path: Path, title: str = "") -> Path:
@@ -60,7 +60,7 @@ def plot_image_rows(rows: list[tuple[str, Any]], path: Path, title: str = "") ->
         axes[r][0].set_ylabel(label, fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_eigenspace(metrics: list[dict[str, Any]], path: Path, title: str = "", top: int = 8) -> Path | None:
@@ -90,4 +90,4 @@ def plot_eigenspace(metrics: list[dict[str, Any]], path: Path, title: str = "", 
     axes[3].grid(alpha=0.3)
     if title:
         figure.suptitle(title, fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -1,0 +1,218 @@
+"""Sweeps, reports and fine-tuning (issue 5)."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import selfsup
+from selfsup.config import ConfigError, RunConfig
+from selfsup.experiments import sweep as sweeps
+from selfsup.experiments.finetune import FinetuneConfig, finetune_run, label_subset
+from selfsup.experiments.report import build_report
+from selfsup.train import TrainingInterrupted
+from tests.conftest import invoke
+
+TINY = {"backbone": "mlp", "dataset": "synthetic", "limit": 128, "epochs": 1, "train.batch_size": 64,
+        "log_every": 1, "eval.probe_epochs": 2, "eval.train_limit": 300, "eval.test_limit": 100}
+
+
+def tiny_base() -> RunConfig:
+    return RunConfig().replace(TINY)
+
+
+# -- grids ------------------------------------------------------------------------------------------
+
+def test_grid_is_the_product_of_its_keys_in_order() -> None:
+    grid = sweeps.parse_grid(["alpha=1e-3,1e-1", "seed=0,1,2"])
+    cells = sweeps.expand_grid(grid)
+    assert len(cells) == 6
+    assert cells[0] == {"alpha": "1e-3", "seed": "0"} and cells[1] == {"alpha": "1e-3", "seed": "1"}
+    assert cells[-1] == {"alpha": "1e-1", "seed": "2"}
+    planned = sweeps.plan(["parallel-dae"], grid, tiny_base())
+    assert [c.config.params.alpha for c in planned[:3]] == [1e-3, 1e-3, 1e-3]
+    assert [c.config.train.seed for c in planned[:3]] == [0, 1, 2]
+    assert planned[0].name == "parallel-dae-alpha=1e-3-seed=0"
+    assert planned[0].config.data.limit == 128  # the base options carry into every cell
+
+
+def test_several_methods_share_one_grid() -> None:
+    planned = sweeps.plan(["byol", "simsiam"], sweeps.parse_grid(["seed=0,1"]), tiny_base())
+    assert [(c.method, c.config.train.seed) for c in planned] == [("byol", 0), ("byol", 1), ("simsiam", 0),
+                                                                  ("simsiam", 1)]
+
+
+@pytest.mark.parametrize("specs, message", [
+    (["alhpa=1,2"], "not a config key of parallel-dae; valid keys: method, backbone"),
+    (["alpha=1,banana"], "expects a number"),
+    ([], "the grid is empty"),
+    (["alpha="], "no values"),
+    (["alpha"], "key=v1,v2"),
+])
+def test_bad_grids_are_rejected_before_any_run(specs: list[str], message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=message):
+        sweeps.plan(["parallel-dae"], sweeps.parse_grid(specs), tiny_base())
+    result = invoke("sweep", "parallel-dae", *[f"--grid={s}" for s in specs] or ["--grid="], "--out",
+                    str(tmp_path / "s"), "--dataset", "synthetic")
+    assert result.exit_code == 2 and "error:" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_key_only_one_method_has_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="not a config key of simclr"):
+        sweeps.plan(["parallel-dae", "simclr"], sweeps.parse_grid(["alpha=0.1"]), tiny_base())
+
+
+# -- running ----------------------------------------------------------------------------------------
+
+def test_interrupted_sweep_resumes_without_redoing_finished_cells(tmp_path: Path) -> None:
+    cells = sweeps.plan(["simclr"], sweeps.parse_grid(["temperature=0.2,0.5,1.0"]), tiny_base())
+    calls: list[str] = []
+
+    def interrupt_second(config, out, resume, progress):  # type: ignore[no-untyped-def]
+        calls.append(Path(out).name)
+        if len(calls) == 2:  # trained, checkpoint written, then Ctrl-C before the evaluation
+            selfsup.train(config, out=out, resume=resume, evaluate=False, progress=False)
+            raise TrainingInterrupted("interrupted")
+        return selfsup.train(config, out=out, resume=resume, progress=False)
+
+    with pytest.raises(TrainingInterrupted):
+        sweeps.run_sweep(cells, tmp_path, train=interrupt_second, echo=lambda _: None)
+    first = tmp_path / cells[0].name / "eval.json"
+    stamp = first.stat().st_mtime_ns
+    assert sweeps.cell_status(tmp_path / cells[1].name) == "unfinished"
+
+    calls.clear()
+    lines: list[str] = []
+    outcome = sweeps.run_sweep(cells, tmp_path, train=lambda *a, **k: calls.append(Path(k["out"]).name) or
+                               selfsup.train(*a, **k), progress=False, echo=lines.append)
+    assert calls == [cells[1].name, cells[2].name]  # the finished cell is not trained again
+    assert first.stat().st_mtime_ns == stamp
+    assert "done, skipped" in lines[0] and "resuming" in lines[1] and "running" in lines[3]
+    assert set(outcome.values()) == {"done"}
+
+
+def test_a_failed_cell_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    cells = sweeps.plan(["simclr"], sweeps.parse_grid(["seed=0,1,2"]), tiny_base())
+    trained: list[str] = []
+
+    def fail_middle(config, out, resume, progress):  # type: ignore[no-untyped-def]
+        if config.train.seed == 1:
+            raise RuntimeError("out of memory in the middle cell")
+        trained.append(Path(out).name)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "eval.json").write_text("{}")
+
+    outcome = sweeps.run_sweep(cells, tmp_path, train=fail_middle, echo=lambda _: None)
+    assert outcome == {cells[0].name: "done", cells[1].name: "failed", cells[2].name: "done"}
+    assert trained == [cells[0].name, cells[2].name]
+    assert "out of memory in the middle cell" in (tmp_path / cells[1].name / "error.txt").read_text()
+    # rerun: the failed cell is tried again and its error file goes once it succeeds
+    sweeps.run_sweep(cells, tmp_path, train=lambda config, out, **_: (Path(out) / "eval.json").write_text("{}"),
+                     echo=lambda _: None)
+    assert sweeps.cell_status(tmp_path / cells[1].name) == "done"
+    assert not (tmp_path / cells[1].name / "error.txt").exists()
+
+
+# -- reports ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def alpha_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real sweep on tiny data: parallel-dae over 3 alphas x 2 seeds, through the CLI."""
+    folder = tmp_path_factory.mktemp("sweep") / "alpha"
+    args = ["sweep", "parallel-dae", "--grid", "alpha=1e-4,1e-2,1", "--grid", "seed=0,1", "--out", str(folder),
+            "--quiet"]
+    for key, value in TINY.items():
+        args += ["--set", f"{key}={value}"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "6 done, 0 failed" in result.output
+    return folder
+
+
+def test_report_tables_hold_every_run_and_the_seed_statistics(alpha_sweep: Path) -> None:
+    outputs = build_report(alpha_sweep, embedding="tsne", map_points=60)
+    rows = list(csv.DictReader(outputs["csv"].open()))
+    assert len(rows) == 6
+    assert {"method", "params.alpha", "train.seed", "linear_probe", "knn", "kmeans_nmi", "reconstruction_mse",
+            "training_seconds"} <= set(rows[0])
+    eval_json = json.loads((alpha_sweep / rows[0]["run"] / "eval.json").read_text())
+    assert float(rows[0]["linear_probe"]) == pytest.approx(eval_json["linear_probe"]["accuracy"])
+    probes = [float(r["linear_probe"]) for r in rows if r["params.alpha"] == "0.0001"]
+    markdown = outputs["md"].read_text()
+    mean, std = np.mean(probes), np.std(probes, ddof=1)
+    assert f"{mean:.4f} ± {std:.4f}" in markdown  # mean and standard deviation over the two seeds
+    for name in ("metric-vs-alpha.png", "comparison.png", "training-curves.png", "embedding-tsne.png"):
+        assert (alpha_sweep / "plots" / name).stat().st_size > 5000
+    assert list(alpha_sweep.glob("*/embedding-map-tsne-60.npz"))  # cached for the next report
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and not os.environ.get("SELFSUP_REQUIRE_BROWSER"),
+                    reason="Debian's chromium not installed (scripts/install.sh installs it; CI requires it)")
+def test_report_html_renders_the_table_and_plots_in_headless_chromium(alpha_sweep: Path, tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    outputs = build_report(alpha_sweep, embedding="tsne", map_points=60)
+    page = outputs["html"].read_text()
+    assert "<table>" in page and page.count("data:image/png;base64,") == 4 and "src='plots/" not in page
+    screenshot = tmp_path / "report.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={screenshot}", "--window-size=1400,4000", outputs["html"].resolve().as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    pixels = (imread(screenshot)[:, :, :3] * 255).round().astype(int)
+
+    def count(rgb: tuple[int, int, int]) -> int:
+        return int((np.abs(pixels - np.array(rgb)).sum(axis=2) <= 6).sum())
+
+    assert count((0x1F, 0x4E, 0x79)) > 2000  # the table's header row
+    assert count((31, 119, 180)) > 2000  # matplotlib's tab:blue: the embedded plots were decoded and drawn
+
+
+def test_report_on_a_folder_without_runs_says_so(tmp_path: Path) -> None:
+    result = invoke("report", str(tmp_path))
+    assert result.exit_code == 1 and "holds no runs" in result.output
+
+
+def test_report_on_plain_run_directories_finds_what_varies(tmp_path: Path) -> None:
+    for lr in (1e-3, 3e-3):
+        selfsup.train(tiny_base().replace({"lr": lr}), out=tmp_path / f"lr{lr}", progress=False)
+    outputs = build_report(tmp_path, embedding=None)
+    rows = list(csv.DictReader(outputs["csv"].open()))
+    assert [r for r in rows[0] if r.startswith(("optim.", "params.", "train."))] == ["optim.lr"]
+    assert (tmp_path / "plots" / "metric-vs-lr.png").exists()
+
+
+# -- fine-tuning ------------------------------------------------------------------------------------
+
+def test_label_subset_is_class_balanced_and_seeded() -> None:
+    from selfsup.data import load_dataset
+
+    data = load_dataset("synthetic", "train")
+    subset = label_subset(data, 0.05, seed=3)
+    counts = np.bincount(subset.labels.numpy(), minlength=10)
+    expected = np.round(0.05 * np.bincount(data.labels.numpy(), minlength=10))
+    assert (counts == expected).all()
+    assert (label_subset(data, 0.05, seed=3).labels == subset.labels).all()
+    with pytest.raises(ConfigError, match=r"\(0, 1\]"):
+        label_subset(data, 1.5)
+
+
+@pytest.mark.parametrize("fraction", ["0", "1.5", "-0.1"])
+def test_labels_fraction_outside_the_unit_interval_is_rejected(fraction: str, tmp_path: Path) -> None:
+    result = invoke("finetune", str(tmp_path), "--labels", fraction)
+    assert result.exit_code == 2 and "(0, 1]" in result.output
+
+
+def test_finetuning_improves_over_the_frozen_linear_probe(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    selfsup.train(tiny_base(), out=run, progress=False)
+    result = finetune_run(run, 1.0, FinetuneConfig(epochs=30, min_steps=100), progress=False)
+    assert result["labelled_images"] == 300 and result["test_images"] == 100
+    assert result["pretrained"]["accuracy"] > result["linear_probe"]["accuracy"] + 0.03, result
+    stored = json.loads((run / "finetune.json").read_text())
+    assert stored["1"]["random_init"]["steps"] == result["pretrained"]["steps"]
