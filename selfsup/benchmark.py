@@ -126,6 +126,36 @@ def bench_eval(budget: dict[str, Any]) -> dict[str, Any]:
             "knn_exact_seconds": round(time.perf_counter() - tic, 2)}
 
 
+def bench_sweep(budget: dict[str, Any], cells: int = 3) -> dict[str, Any]:
+    """What the sweep machinery adds per cell: the same small cells through ``run_sweep`` and through
+    ``api.train`` by hand, in the same process, after one untimed warm-up run."""
+    import tempfile
+
+    from selfsup.api import train
+    from selfsup.experiments.sweep import plan, run_sweep
+
+    base = RunConfig().replace({"backbone": "mlp", "dataset": "fashion-mnist", "limit": 1000, "epochs": 1,
+                                "eval.train_limit": 2000, "eval.test_limit": 500})
+    grid = {"temperature": [str(0.2 + 0.1 * i) for i in range(cells)]}
+    planned = plan(["simclr"], grid, base)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        train(planned[0].config, out=root / "warm-up", progress=False)
+        tic = time.perf_counter()
+        for cell in planned:
+            train(cell.config, out=root / "hand" / cell.name, resume=True, progress=False)
+        by_hand = time.perf_counter() - tic
+        tic = time.perf_counter()
+        run_sweep(planned, root / "sweep", progress=False, echo=lambda _: None)
+        swept = time.perf_counter() - tic
+        tic = time.perf_counter()
+        run_sweep(planned, root / "sweep", progress=False, echo=lambda _: None)  # every cell finished: all skipped
+        rerun = time.perf_counter() - tic
+    return {"cells": len(planned), "by_hand_seconds": round(by_hand, 2), "sweep_seconds": round(swept, 2),
+            "overhead_per_cell_seconds": round((swept - by_hand) / len(planned), 3),
+            "rerun_all_finished_seconds": round(rerun, 3)}
+
+
 # Methods whose seed needs another encoder than Conv6 under the accuracy benchmark.
 BENCH_BACKBONES = {"rae": "mlp"}
 
@@ -213,6 +243,8 @@ def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None
         results["speed"] = bench_speed(budget)
     if what in ("eval", "all"):
         results["eval"] = bench_eval(budget)
+    if what in ("sweep", "all"):
+        results["sweep"] = bench_sweep(budget)
     if what in ("accuracy", "all"):
         results["accuracy"] = bench_accuracy(budget, out, methods, existing_only)
     (out / f"{what}-{budget_name}.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -245,6 +277,13 @@ def render(results: dict[str, Any]) -> str:
             lines += [f"| kNN accuracy projected / exact (random-init) | {e['knn_accuracy_projected']:.4f} / "
                       f"{e['knn_accuracy_exact']:.4f} (exact kNN took {e['knn_exact_seconds']} s) |"]
         lines.append("")
+    if "sweep" in results:
+        w = results["sweep"]
+        lines += [f"| sweep of {w['cells']} small cells | seconds |", "|---|---|",
+                  f"| cells run by hand (`api.train`) | {w['by_hand_seconds']} |",
+                  f"| the same cells through `selfsup sweep` | {w['sweep_seconds']} |",
+                  f"| overhead per cell | {w['overhead_per_cell_seconds']} |",
+                  f"| rerun with every cell finished (all skipped) | {w['rerun_all_finished_seconds']} |", ""]
     if "accuracy" in results:
         lines += ["| representation | backbone | linear probe | kNN | k-means NMI | k-means acc. | test rec. MSE "
                   "| s / epoch |", "|---|---|---|---|---|---|---|---|"]

@@ -223,7 +223,7 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["speed", "eval", "accuracy", "all"]), default="all")
+@click.argument("what", type=click.Choice(["speed", "eval", "sweep", "accuracy", "all"]), default="all")
 @click.option("--budget", type=click.Choice(["quick", "standard"]), default="standard", show_default=True,
               help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
 @click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))
