@@ -232,8 +232,25 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
     return rows
 
 
-def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None, existing_only: bool = False
-        ) -> str:
+MARK_BEGIN = "<!-- selfsup bench accuracy {budget}: generated, edits inside are overwritten -->"
+MARK_END = "<!-- end selfsup bench accuracy {budget} -->"
+
+
+def write_markdown_block(path: Path, budget_name: str, command: str, markdown: str) -> None:
+    """Replace (or append) the generated accuracy table for ``budget_name`` in ``path``; text around it stays."""
+    begin, end = MARK_BEGIN.format(budget=budget_name), MARK_END.format(budget=budget_name)
+    block = f"{begin}\n\nCommand: `{command}`\n\n{markdown.strip()}\n\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + f"\n\n## Accuracy table (`--budget {budget_name}`)\n\n{block}\n"
+    path.write_text(text)
+
+
+def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None, existing_only: bool = False,
+        markdown_path: Path | None = None, command: str = "") -> str:
     budget = BUDGETS[budget_name]
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device("auto")
@@ -250,13 +267,16 @@ def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None
     (out / f"{what}-{budget_name}.json").write_text(json.dumps(results, indent=2) + "\n")
     markdown = render(results)
     (out / f"{what}-{budget_name}.md").write_text(markdown)
+    if markdown_path is not None and "accuracy" in results:
+        write_markdown_block(markdown_path, budget_name, command, render({**results, "speed": None, "eval": None,
+                                                                          "sweep": None}))
     return markdown
 
 
 def render(results: dict[str, Any]) -> str:
     lines = [f"Machine: {results['machine']}; torch {results['torch']}; budget {results['budget']}; "
              f"{results['date']}", ""]
-    if "speed" in results:
+    if results.get("speed"):
         s = results["speed"]
         lines += ["| SimCLR + Conv6, Fashion-MNIST, batch 256 | value |", "|---|---|",
                   f"| training throughput (data + augmentation + model) | {s['train_images_per_s']} images/s |",
@@ -265,7 +285,7 @@ def render(results: dict[str, Any]) -> str:
                   f"| data + augmentation share of a step | {100 * s['data_share_of_step']:.1f}% |",
                   f"| precision chosen by `auto` (probe fp32 / bf16 ms) | {s['precision']} "
                   f"({s['precision_probe_ms']['fp32']} / {s['precision_probe_ms']['bf16']}) |", ""]
-    if "eval" in results:
+    if results.get("eval"):
         e = results["eval"]
         sec = e["seconds"]
         lines += [f"| evaluation on {e['train_features']} train features ({e['feature_dim']}-d) | seconds |",
@@ -277,14 +297,14 @@ def render(results: dict[str, Any]) -> str:
             lines += [f"| kNN accuracy projected / exact (random-init) | {e['knn_accuracy_projected']:.4f} / "
                       f"{e['knn_accuracy_exact']:.4f} (exact kNN took {e['knn_exact_seconds']} s) |"]
         lines.append("")
-    if "sweep" in results:
+    if results.get("sweep"):
         w = results["sweep"]
         lines += [f"| sweep of {w['cells']} small cells | seconds |", "|---|---|",
                   f"| cells run by hand (`api.train`) | {w['by_hand_seconds']} |",
                   f"| the same cells through `selfsup sweep` | {w['sweep_seconds']} |",
                   f"| overhead per cell | {w['overhead_per_cell_seconds']} |",
                   f"| rerun with every cell finished (all skipped) | {w['rerun_all_finished_seconds']} |", ""]
-    if "accuracy" in results:
+    if results.get("accuracy"):
         lines += ["| representation | backbone | linear probe | kNN | k-means NMI | k-means acc. | test rec. MSE "
                   "| s / epoch |", "|---|---|---|---|---|---|---|---|"]
         for name, r in results["accuracy"].items():

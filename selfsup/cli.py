@@ -227,19 +227,22 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
 @click.option("--budget", type=click.Choice(["quick", "standard"]), default="standard", show_default=True,
               help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
 @click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--methods", help="Comma-separated methods for the accuracy benchmark, or 'all'. Default: simclr.")
+@click.option("--methods", default="all", show_default=True,
+              help="Comma-separated methods for the accuracy benchmark, or 'all' (hours on 2 CPU cores).")
 @click.option("--existing-only", is_flag=True, help="Accuracy: tabulate the finished runs, train nothing.")
-def bench(what: str, budget: str, out: str, methods: str | None, existing_only: bool) -> None:
+@click.option("--markdown", default="BENCHMARKS.md", show_default=True, type=click.Path(dir_okay=False),
+              help="Accuracy: the file whose generated table is replaced (the text around it is kept); '' for none.")
+def bench(what: str, budget: str, out: str, methods: str, existing_only: bool, markdown: str) -> None:
     """Measure throughput, data share, evaluation time and accuracy; writes JSON + Markdown to --out."""
     from selfsup import benchmark
     from selfsup.methods import METHODS
 
-    names = None
-    if methods:
-        names = METHODS.names() if methods == "all" else [m.strip() for m in methods.split(",") if m.strip()]
-        for name in names:
-            _run_guarded(METHODS.get, name)
-    report = _run_guarded(benchmark.run, what, budget, Path(out), names, existing_only)
+    names = METHODS.names() if methods == "all" else [m.strip() for m in methods.split(",") if m.strip()]
+    for name in names:
+        _run_guarded(METHODS.get, name)
+    command = f"selfsup bench {what} --budget {budget} --methods {methods}"
+    report = _run_guarded(benchmark.run, what, budget, Path(out), names, existing_only,
+                          Path(markdown) if markdown else None, command)
     click.echo(report)
 
 

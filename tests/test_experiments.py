@@ -216,3 +216,18 @@ def test_finetuning_improves_over_the_frozen_linear_probe(tmp_path: Path) -> Non
     assert result["pretrained"]["accuracy"] > result["linear_probe"]["accuracy"] + 0.03, result
     stored = json.loads((run / "finetune.json").read_text())
     assert stored["1"]["random_init"]["steps"] == result["pretrained"]["steps"]
+
+
+def test_the_benchmark_table_replaces_only_its_own_block(tmp_path: Path) -> None:
+    from selfsup.benchmark import write_markdown_block
+
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\nHand-written analysis.\n")
+    write_markdown_block(path, "standard", "selfsup bench accuracy", "| a |\n|---|\n| 1 |")
+    write_markdown_block(path, "standard", "selfsup bench accuracy", "| a |\n|---|\n| 2 |")
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n\nHand-written analysis.\n")
+    assert "| 2 |" in text and "| 1 |" not in text and text.count("Command: `selfsup bench accuracy`") == 1
+    path.write_text(text + "\nLater notes.\n")
+    write_markdown_block(path, "standard", "selfsup bench accuracy", "| a |\n|---|\n| 3 |")
+    assert path.read_text().endswith("Later notes.\n") and "| 3 |" in path.read_text()
