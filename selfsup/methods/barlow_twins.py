@@ -11,6 +11,7 @@ from selfsup.eval.collapse import embedding_health
 from selfsup.heads import mlp_head
 from selfsup.losses import barlow_twins
 from selfsup.methods.base import Method, StepOutput, register_method
+from selfsup.train.distributed import batch_gather
 
 
 @dataclass(frozen=True)
@@ -43,4 +44,5 @@ class BarlowTwins(Method):
     def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
         z = self.projector(self.backbone(torch.cat(views)))
         z1, z2 = z.chunk(2)
-        return StepOutput(barlow_twins(z1, z2, self.params.lambd), embedding_health(z))
+        loss = barlow_twins(z1, z2, self.params.lambd, gather=batch_gather().get("gather"))
+        return StepOutput(loss, embedding_health(z))

@@ -17,6 +17,7 @@ from selfsup.config import ConfigError
 from selfsup.losses import EMBEDDING_LOSSES, embedding_loss
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, _one_of
 from selfsup.methods.base import StepOutput, register_method
+from selfsup.train.distributed import batch_gather
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class ParallelBase(AutoencoderBase):
         z1, z2 = code.chunk(2)
         t1, t2 = (images, images) if self.denoising else (v1, v2)
         rec1, rec2 = self.loss_against(logits1, t1), self.loss_against(logits2, t2)
-        emb = embedding_loss(z1, z2, p.embedding_loss, p.temperature, p.barlow_lambda) / z1.shape[1]
+        emb = embedding_loss(z1, z2, p.embedding_loss, p.temperature, p.barlow_lambda, **batch_gather()) / z1.shape[1]
         return StepOutput(rec1 + rec2 + p.alpha * emb, {"reconstruction": (rec1 + rec2).item(),
                                                          "embedding": emb.item()})
 

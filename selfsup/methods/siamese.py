@@ -20,6 +20,7 @@ from selfsup.eval.collapse import embedding_health
 from selfsup.heads import mlp_head
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import Method, StepOutput, register_method
+from selfsup.train.distributed import all_reduce_mean
 from selfsup.train.schedules import cosine_momentum, update_momentum
 
 
@@ -157,7 +158,7 @@ class SiameseBase(Method):
         logs: dict = embedding_health(z)
         if self.needs_F and self.training:
             z = z.detach().float()
-            corr = z.T @ z / z.shape[0]  # mean of the outer products f f^T, not centred
+            corr = all_reduce_mean(z.T @ z / z.shape[0])  # mean of the outer products f f^T (global batch)
             rho = self.params.rho if self.F_steps > 0 else 0.0  # the first batch initialises F
             self.F.mul_(rho).add_(corr, alpha=1 - rho)
             self.F_steps += 1

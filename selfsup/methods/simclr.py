@@ -11,6 +11,7 @@ from selfsup.eval.collapse import embedding_health
 from selfsup.heads import mlp_head
 from selfsup.losses import nt_xent
 from selfsup.methods.base import Method, StepOutput, register_method
+from selfsup.train.distributed import batch_gather
 
 
 @dataclass(frozen=True)
@@ -42,4 +43,4 @@ class SimCLR(Method):
     def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
         z = self.projector(self.backbone(torch.cat(views)))  # (2B, projection_dim)
         z1, z2 = z.chunk(2)
-        return StepOutput(nt_xent(z1, z2, self.params.temperature), embedding_health(z))
+        return StepOutput(nt_xent(z1, z2, self.params.temperature, **batch_gather()), embedding_health(z))

@@ -1,0 +1,69 @@
+"""torch.distributed helpers: the global batch for batch-level losses.
+
+Outside a process group (one process) every helper is the identity, so methods call them
+unconditionally. Inside one (started by ``torchrun``: NCCL on GPUs, gloo on CPU):
+
+- ``gather_with_grad(x)`` concatenates every process's (B, ...) tensor along dim 0 and sends the
+  gradient of each slice back to its owner (summed over processes), so a loss computed on the
+  gathered batch back-propagates into every process's encoder.
+- ``all_reduce_mean(x)`` averages a statistic (DirectPred's correlation matrix) over processes.
+
+With DDP averaging parameter gradients, N processes with batch B then give the loss and
+gradients of one process with batch N x B (``tests/test_distributed.py`` checks this with 2
+gloo processes).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.rows = x.shape[0]
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.contiguous()
+        dist.all_reduce(grad)  # every process's loss depends on every slice: sum their gradients
+        start = dist.get_rank() * ctx.rows
+        return grad[start : start + ctx.rows]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """(world * B, ...) from every process's (B, ...), differentiable; ``x`` itself in one process."""
+    if not is_distributed():
+        return x
+    return _GatherWithGrad.apply(x)
+
+
+def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of ``x`` over processes (no gradient); ``x`` itself in one process."""
+    if not is_distributed():
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x)
+    return x / dist.get_world_size()
+
+
+def batch_gather() -> dict:
+    """Keyword arguments for the batch-level losses (``nt_xent``, ``barlow_twins``, ``embedding_loss``):
+    the global batch under several processes, nothing in one."""
+    return {"gather": gather_with_grad, "rank": rank()} if is_distributed() else {}
