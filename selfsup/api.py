@@ -28,7 +28,7 @@ from selfsup.experiments.rundir import (
 )
 from selfsup.methods import Method, MethodContext, get_method
 from selfsup.methods.autoencoder import AutoencoderBase
-from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
+from selfsup.train import Trainer, TrainResult, distributed, resolve_device, resolve_precision
 from selfsup.train.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -70,17 +70,31 @@ def build_method(config: RunConfig, context: MethodContext) -> Method:
 
 def train(config: RunConfig, out: str | Path | None = None, resume: bool = False, evaluate: bool = True,
           progress: bool = True) -> RunResult:
-    """Train ``config`` (writing a run directory at ``out`` when given), then evaluate unless told not to."""
-    device = _setup(config)
-    dataset = training_data(config)  # before the run directory: a missing dataset leaves nothing behind
-    context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
+    """Train ``config`` (writing a run directory at ``out`` when given), then evaluate unless told not to.
+
+    Under ``torchrun`` every process calls this; each trains on its shard of every global batch
+    (``train.batch_size`` is the global batch), and only rank 0 writes the run directory and evaluates.
+    """
+    rank, world = distributed.init_from_env(config.train.device)
+    if config.train.batch_size % world:
+        raise ConfigError(f"train.batch_size {config.train.batch_size} is the global batch and must be divisible by "
+                          f"the number of processes, {world}")
+    device = distributed.local_device(_setup(config))
+    if config.data.stream:
+        source: Any = streaming_source(config, device, rank, world)
+        context = MethodContext(source.channels, source.size, len(source))
+    else:  # before the run directory: a missing dataset leaves nothing behind
+        dataset = training_data(config)
+        context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
     torch.manual_seed(config.train.seed)  # the initial weights are part of what the seed fixes
     method = build_method(config, context)  # a model that cannot be built (decoder shapes) leaves nothing behind
     run_dir = Path(out) if out is not None else None
-    has_checkpoint = prepare_run_dir(run_dir, config, resume) if run_dir is not None else False
+    has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
     precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
-    log.info("device %s, precision %s, %d training images", device, precision, len(dataset))
-    source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device)
+    log.info("device %s, precision %s, %d training images, process %d of %d", device, precision,
+             context.num_examples, rank + 1, world)
+    if not config.data.stream:
+        source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device, rank, world)
     method.attach_data(source.dataset)
     trainer = Trainer(method, source, config, device, precision, run_dir, progress)
     if has_checkpoint:
@@ -89,11 +103,13 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         log.info("resumed from step %d", trainer.step)
     result = trainer.fit()
     evaluation = None
+    if rank != 0:  # rank 0 plots and evaluates
+        return RunResult(None, method, result, None)
     if run_dir is not None:
         metrics = read_metrics(run_dir)
         plot_loss(metrics, run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
         plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", f"{config.method} / {config.backbone}")
-        if isinstance(method, AutoencoderBase):
+        if isinstance(method, AutoencoderBase) and not config.data.stream:
             plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
     if evaluate:
         evaluation = evaluate_method(method, config, device, progress)
@@ -103,6 +119,34 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         if run_dir is not None:
             write_json(run_dir / "eval.json", evaluation)
     return RunResult(run_dir, method, result, evaluation)
+
+
+def streaming_source(config: RunConfig, device: torch.device, rank: int = 0, world: int = 1) -> Any:
+    """The training split of an image folder, decoded from disk batch by batch (``data.stream``)."""
+    from selfsup.data.catalog import IMAGE_FOLDER_SIZE, locate
+    from selfsup.data.streaming import StreamingFolderSource
+
+    if config.data.dataset != "image-folder":
+        raise ConfigError(f"data.stream reads image folders (--dataset image-folder), not {config.data.dataset!r}; "
+                          "the other datasets fit in memory")
+    folder = locate(DATASETS.get("image-folder"), config.data.data_dir, False)
+    root = folder / "train" if (folder / "train").is_dir() else folder
+    return StreamingFolderSource(root, IMAGE_FOLDER_SIZE, 3, config.train.batch_size, config.train.seed, device,
+                                rank, world, config.data.workers)
+
+
+def _prepare_on_rank0(run_dir: Path, config: RunConfig, resume: bool) -> bool:
+    """``prepare_run_dir`` on rank 0; its answer (or its refusal) on every process."""
+    answer: tuple[bool, str | None] = (False, None)
+    if distributed.rank() == 0:
+        try:
+            answer = (prepare_run_dir(run_dir, config, resume), None)
+        except RunDirectoryError as error:
+            answer = (False, str(error))
+    has_checkpoint, error = distributed.broadcast_object(answer)  # type: ignore[misc]
+    if error is not None:
+        raise RunDirectoryError(error)
+    return has_checkpoint
 
 
 def evaluation_splits(dataset: str, data_dir: str | None, download: bool, eval_config: EvalConfig,

@@ -156,6 +156,57 @@ def bench_sweep(budget: dict[str, Any], cells: int = 3) -> dict[str, Any]:
             "rerun_all_finished_seconds": round(rerun, 3)}
 
 
+def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> dict[str, Any]:
+    """Streaming against in-memory on the same image folder (Fashion-MNIST images written as PNG files):
+    images/s of the data path alone and of full SimCLR + Conv6 steps, decoding in the training process
+    or in 1-2 DataLoader workers."""
+    import tempfile
+
+    from PIL import Image
+
+    from selfsup.api import build_method
+    from selfsup.data import ImageDataset, InMemorySource, load_dataset
+    from selfsup.data.readers import read_image_folder
+    from selfsup.data.streaming import StreamingFolderSource
+    from selfsup.methods import MethodContext
+
+    data = load_dataset("fashion-mnist", "train").random_subset(images, 0)
+    device = resolve_device("auto")
+    results: dict[str, Any] = {"images": images, "batch_size": batch_size, "image_size": 32}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for i, (image, label) in enumerate(zip(data.images, data.labels.tolist())):
+            folder = root / f"class{label}"
+            folder.mkdir(exist_ok=True)
+            Image.fromarray(image[0].numpy()).save(folder / f"{i}.png")
+        decoded, labels, classes = read_image_folder(root, 32, 3)
+        sources = {"in-memory": InMemorySource(ImageDataset(decoded, labels, classes), batch_size, 0, device)}
+        for workers in (0, 1, 2):
+            sources[f"stream, {workers} workers"] = StreamingFolderSource(root, 32, 3, batch_size, 0, device,
+                                                                          workers=workers)
+        config = _simclr_config({"limit": images, "epochs": 1}).replace({"dataset": "image-folder"})
+        torch.manual_seed(0)
+        method = build_method(config, MethodContext(3, 32, images)).to(device)
+        optimizer = torch.optim.Adam(method.parameters(), 1e-3)
+        generator = torch.Generator(device=device).manual_seed(0)
+        for name, source in sources.items():
+            tic = time.perf_counter()
+            count = sum(batch.images.shape[0] for batch in source.epoch(0))
+            data_rate = count / (time.perf_counter() - tic)
+            tic, count = time.perf_counter(), 0
+            for index, batch in enumerate(source.epoch(1)):
+                if index == steps:
+                    break
+                loss = method.training_step(batch, generator).loss
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                count += batch.images.shape[0]
+            results[name] = {"data_images_per_s": round(data_rate, 1),
+                             "train_images_per_s": round(count / (time.perf_counter() - tic), 1)}
+    return results
+
+
 # Methods whose seed needs another encoder than Conv6 under the accuracy benchmark.
 BENCH_BACKBONES = {"rae": "mlp"}
 
@@ -262,6 +313,8 @@ def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None
         results["eval"] = bench_eval(budget)
     if what in ("sweep", "all"):
         results["sweep"] = bench_sweep(budget)
+    if what in ("stream", "all"):
+        results["stream"] = bench_stream()
     if what in ("accuracy", "all"):
         results["accuracy"] = bench_accuracy(budget, out, methods, existing_only)
     (out / f"{what}-{budget_name}.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -304,6 +357,13 @@ def render(results: dict[str, Any]) -> str:
                   f"| the same cells through `selfsup sweep` | {w['sweep_seconds']} |",
                   f"| overhead per cell | {w['overhead_per_cell_seconds']} |",
                   f"| rerun with every cell finished (all skipped) | {w['rerun_all_finished_seconds']} |", ""]
+    if results.get("stream"):
+        st = results["stream"]
+        lines += [f"| image folder, {st['images']} PNGs, batch {st['batch_size']} | data path images/s | "
+                  "SimCLR + Conv6 step images/s |", "|---|---|---|"]
+        lines += [f"| {name} | {value['data_images_per_s']} | {value['train_images_per_s']} |"
+                  for name, value in st.items() if isinstance(value, dict)]
+        lines.append("")
     if results.get("accuracy"):
         lines += ["| representation | backbone | linear probe | kNN | k-means NMI | k-means acc. | test rec. MSE "
                   "| s / epoch |", "|---|---|---|---|---|---|---|---|"]

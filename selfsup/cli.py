@@ -166,6 +166,10 @@ def train(method: str, out, resume, no_eval, neighbors, **options) -> None:  # t
     out_dir = Path(out or f"runs/{config.method}")
     result = _run_guarded(api.train, config, out_dir, resume=resume, evaluate=not no_eval,
                           progress=not options["quiet"])
+    from selfsup.train import distributed
+
+    if distributed.rank() != 0:  # under torchrun, rank 0 reports
+        return
     click.echo(f"run directory: {out_dir}")
     click.echo(f"trained {result.train.steps} steps in {result.train.seconds:.1f} s "
                f"({result.train.images_per_second:.0f} images/s), final loss {result.train.final_loss:.4f}")
@@ -223,7 +227,7 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["speed", "eval", "sweep", "accuracy", "all"]), default="all")
+@click.argument("what", type=click.Choice(["speed", "eval", "sweep", "stream", "accuracy", "all"]), default="all")
 @click.option("--budget", type=click.Choice(["quick", "standard"]), default="standard", show_default=True,
               help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
 @click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))

@@ -33,8 +33,13 @@ class DataConfig:
     limit: int | None = None  # train on a fixed random subset of this many images (quick checks)
     classes: tuple[int, ...] | None = None  # train only on these labels (e.g. the normal class for anomaly scores)
     download: bool = True  # fetch missing files from the official source (verified by checksum)
+    stream: bool = False  # image-folder: decode batches from disk each step instead of loading the folder
+    workers: int = 0  # stream: DataLoader processes decoding batches (0: decode in the training process)
 
     def __post_init__(self) -> None:
+        _check(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
+        _check(not self.stream or (self.limit is None and self.classes is None),
+               "data.stream reads the whole folder: data.limit and data.classes need the in-memory path")
         _check(self.limit is None or self.limit >= 2, f"data.limit must be at least 2, got {self.limit}")
         _check(self.classes is None or (len(self.classes) > 0 and all(c >= 0 for c in self.classes)),
                f"data.classes must be a non-empty list of labels >= 0, got {self.classes}")

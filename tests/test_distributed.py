@@ -90,3 +90,104 @@ def test_one_process_helpers_are_the_identity() -> None:
     x = torch.randn(3, 4, requires_grad=True)
     assert distributed.gather_with_grad(x) is x and distributed.all_reduce_mean(x) is x
     assert distributed.batch_gather() == {} and distributed.world_size() == 1 and distributed.rank() == 0
+
+
+# -- distributed training -------------------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tiny_config():  # type: ignore[no-untyped-def]
+    from selfsup.config import RunConfig
+
+    return RunConfig().replace({"backbone": "mlp", "dataset": "synthetic", "limit": 256, "epochs": 2,
+                                "train.batch_size": 64, "checkpoint_every": 3, "log_every": 1, "train.threads": 1,
+                                "eval.probe_epochs": 2, "eval.train_limit": 300, "eval.test_limit": 100})
+
+
+def _train_worker(rank: int, port: int, out: str, stop_at: int | None, results: dict) -> None:
+    import signal
+
+    import selfsup
+    from selfsup.methods.simclr import SimCLR
+    from selfsup.train import TrainingInterrupted
+
+    os.environ.update({"WORLD_SIZE": str(WORLD), "RANK": str(rank), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    if stop_at is not None:  # SIGTERM to this process after an optimizer step, as torchrun forwards it
+        original = SimCLR.after_optimizer_step
+
+        def stop(self, step, total):  # type: ignore[no-untyped-def]
+            original(self, step, total)
+            if step + 1 == stop_at:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        SimCLR.after_optimizer_step = stop
+    try:
+        result = selfsup.train(_tiny_config(), out=out, resume=True, progress=False)
+        results[rank] = {"steps": result.train.steps, "eval": result.eval is not None,
+                         "weights": {k: v.detach().clone() for k, v in result.method.named_parameters()}}
+    except TrainingInterrupted as error:
+        results[rank] = {"interrupted": str(error)}
+    finally:
+        dist.destroy_process_group()
+
+
+def _spawn_training(out: Path, stop_at: int | None = None) -> dict:
+    results = mp.Manager().dict()
+    mp.spawn(_train_worker, args=(_free_port(), str(out), stop_at, results), nprocs=WORLD, join=True)
+    return dict(results)
+
+
+def test_distributed_simclr_writes_one_run_directory_and_resumes(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "run"
+    first = _spawn_training(out, stop_at=5)
+    assert all("checkpoint saved at step 5" in first[r]["interrupted"] for r in range(WORLD))
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=False)
+    assert state["step"] == 5 and state["world_size"] == WORLD and len(state["generators"]) == WORLD
+
+    second = _spawn_training(out)
+    total = 2 * (256 // 64)
+    assert second[0]["steps"] == second[1]["steps"] == total
+    assert second[0]["eval"] and not second[1]["eval"]  # rank 0 evaluates
+    for name, value in second[0]["weights"].items():  # DDP kept the parameters identical (BN running stats are per process)
+        torch.testing.assert_close(value, second[1]["weights"][name])
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == list(range(1, total + 1))  # one writer, no duplicates across the restart
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.yaml", "eval.json", "metrics.jsonl",
+                                                     "plots"]
+
+    from selfsup.config import ConfigError
+    from selfsup.train import Trainer
+
+    import selfsup  # noqa: F401  (one process cannot resume a 2-process checkpoint)
+    from selfsup.api import build_method
+    from selfsup.data import InMemorySource, load_dataset
+    from selfsup.methods import MethodContext
+
+    config = _tiny_config()
+    data = load_dataset("synthetic", "train").random_subset(256, 0)
+    method = build_method(config, MethodContext(3, 16, 256))
+    trainer = Trainer(method, InMemorySource(data, 64, 0, "cpu"), config, torch.device("cpu"), progress=False)
+    with pytest.raises(ConfigError, match="written by 2 process.*this run has 1"):
+        trainer.load(out / "checkpoints" / "last.pt")
+
+
+def test_shards_of_an_epoch_are_disjoint_and_cover_the_single_process_batches() -> None:
+    from selfsup.data import InMemorySource, load_dataset
+
+    data = load_dataset("synthetic", "train").random_subset(200, 0)
+    single = [b.indices for b in InMemorySource(data, 40, 3, "cpu").epoch(1)]
+    shards = [[b.indices for b in InMemorySource(data, 40, 3, "cpu", rank, 2).epoch(1)] for rank in range(2)]
+    for step, indices in enumerate(single):
+        assert torch.equal(torch.cat([shards[0][step], shards[1][step]]), indices)
+    with pytest.raises(ValueError, match="batch size 40 is not divisible by the 3 processes"):
+        InMemorySource(data, 40, 3, "cpu", 0, 3)

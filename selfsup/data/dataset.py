@@ -79,13 +79,23 @@ class BatchSource(Protocol):
 
 
 class InMemorySource:
-    """Shuffled index-slice batches over a dataset held on the device; drops the last partial batch."""
+    """Shuffled index-slice batches over a dataset held on the device; drops the last partial batch.
 
-    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, device: torch.device | str) -> None:
+    Under ``world`` processes, ``batch_size`` is the global batch: every process draws the same
+    permutation and takes its own ``batch_size / world`` rows of each global batch, so the shards
+    of an epoch are disjoint and together are what one process would see.
+    """
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, device: torch.device | str,
+                 rank: int = 0, world: int = 1) -> None:
         if len(dataset) < batch_size:
             raise ValueError(f"batch size {batch_size} is larger than the training set ({len(dataset)} images)")
+        if batch_size % world:
+            raise ValueError(f"the batch size {batch_size} is not divisible by the {world} processes")
         self.dataset = dataset.to(device)
         self.batch_size = batch_size
+        self.local_batch = batch_size // world
+        self.rank = rank
         self.seed = seed
         self.steps_per_epoch = len(dataset) // batch_size
 
@@ -97,5 +107,6 @@ class InMemorySource:
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
         order = self.order(epoch)
         for step in range(start_step, self.steps_per_epoch):
-            index = order[step * self.batch_size : (step + 1) * self.batch_size]
+            start = step * self.batch_size + self.rank * self.local_batch
+            index = order[start : start + self.local_batch]
             yield Batch(to_float(self.dataset.images[index]), self.dataset.labels[index], index)

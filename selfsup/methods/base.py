@@ -79,6 +79,12 @@ class Method(nn.Module):
         """One step's loss; split in two so benchmarks can time data and model apart."""
         return self.views_loss(batch, self.make_views(batch, generator))
 
+    def forward(self, batch: Batch, generator: torch.Generator) -> torch.Tensor:
+        """``training_step`` as a module call, so DistributedDataParallel can wrap the method: returns the loss
+        and keeps the full ``StepOutput`` in ``self.last_output``."""
+        self.last_output = self.training_step(batch, generator)
+        return self.last_output.loss
+
     def attach_data(self, dataset: Any) -> None:
         """Called with the training set (on the device) before training; methods that look images up by index
         (nearest-neighbour positives) keep it. The default does nothing."""

@@ -66,6 +66,9 @@ class NNBYOL(SiameseBase):
     def attach_data(self, dataset) -> None:  # type: ignore[no-untyped-def]
         from selfsup.experiments.neighbors import fingerprint
 
+        if dataset is None:
+            raise ConfigError("nn-byol looks neighbour images up by index, so it needs the in-memory training set; "
+                              "train it without data.stream")
         if fingerprint(dataset) != self.neighbor_record["fingerprint"]:
             raise ConfigError(f"the neighbour file {self.neighbor_record['path']} was mined on other images or "
                               f"another order ({self.neighbor_record['size']} images of "

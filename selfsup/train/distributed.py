@@ -67,3 +67,51 @@ def batch_gather() -> dict:
     """Keyword arguments for the batch-level losses (``nt_xent``, ``barlow_twins``, ``embedding_loss``):
     the global batch under several processes, nothing in one."""
     return {"gather": gather_with_grad, "rank": rank()} if is_distributed() else {}
+
+
+def init_from_env(device: str = "auto") -> tuple[int, int]:
+    """Join the process group ``torchrun`` describes (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR/PORT):
+    NCCL when training on CUDA, gloo on CPU. Returns (rank, world size); (0, 1) outside torchrun."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device != "cpu"
+        if use_cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def local_device(device: torch.device) -> torch.device:
+    """Under several processes on CUDA, this process's GPU (LOCAL_RANK)."""
+    import os
+
+    if is_distributed() and device.type == "cuda" and device.index is None:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def broadcast_object(value: object) -> object:
+    """Rank 0's ``value`` on every process."""
+    if not is_distributed():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_objects(value: object) -> list:
+    """Every process's ``value``, in rank order (on every process)."""
+    if not is_distributed():
+        return [value]
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from selfsup.config import RunConfig
+from selfsup.config import ConfigError, RunConfig
 from selfsup.data import BatchSource
+from selfsup.train import distributed
 from selfsup.train.checkpoint import load_checkpoint, save_atomic
 from selfsup.train.optim import build_optimizer
 from selfsup.train.schedules import stage_bounds, warmup_cosine
@@ -56,6 +57,16 @@ class Trainer:
     def __init__(self, method: Method, source: BatchSource, config: RunConfig, device: torch.device,
                  precision: str = "fp32", run_dir: Path | None = None, progress: bool = True) -> None:
         self.method = method.to(device)
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.is_main = self.rank == 0  # only rank 0 writes logs and checkpoints
+        self.model: torch.nn.Module = self.method
+        if self.world > 1:
+            if device.type == "cuda":  # batch statistics over the global batch (SyncBatchNorm needs a GPU)
+                self.method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
+            # staged methods freeze layers stage by stage: their frozen parameters get no gradient
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.method, device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=method.num_stages > 1)
         self.source = source
         self.config = config
         self.device = device
@@ -72,7 +83,8 @@ class Trainer:
             warmup_cosine(config.optim.lr, end - start, min(warmup, end - start),
                           config.optim.lr * config.optim.min_lr_ratio, constant=config.optim.schedule == "constant")
             for start, end in zip(self.stage_starts[:-1], self.stage_starts[1:]) if end > start])
-        self.generator = torch.Generator(device=device).manual_seed(config.train.seed)
+        # each process draws its own augmentations; rank 0's stream is the single-process one
+        self.generator = torch.Generator(device=device).manual_seed(config.train.seed + 1_000_003 * self.rank)
         self.step = 0
         self.seconds = 0.0
         self.last_loss = math.nan  # the latest step's loss, kept in checkpoints
@@ -89,6 +101,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
             "generator": self.generator.get_state(),
+            "generators": [g.cpu() for g in distributed.gather_objects(self.generator.get_state().cpu())],
+            "world_size": self.world,
             "torch_rng": torch.get_rng_state(),
             "seconds": self.seconds,
             "last_loss": self.last_loss,
@@ -98,15 +112,25 @@ class Trainer:
         }
 
     def save(self, finished: bool = False) -> None:
+        """Collective under several processes (the generators are gathered); rank 0 writes."""
         if self.checkpoint_path is not None:
-            save_atomic(self.state_dict(finished), self.checkpoint_path)
+            state = self.state_dict(finished)
+            if self.is_main:
+                save_atomic(state, self.checkpoint_path)
+            distributed.barrier()
 
     def load(self, path: Path) -> None:
         state = load_checkpoint(path, self.device)
+        written_by = state.get("world_size", 1)
+        if written_by != self.world:
+            raise ConfigError(f"{path} was written by {written_by} process(es) and this run has {self.world}; "
+                              f"resume with the same number (torchrun --nproc_per_node {written_by}), since the "
+                              "data shards and augmentation streams depend on it")
         self.method.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
-        self.generator.set_state(state["generator"].to("cpu") if self.device.type == "cpu" else state["generator"])
+        generator = state["generators"][self.rank] if "generators" in state else state["generator"]
+        self.generator.set_state(generator.to("cpu") if self.device.type == "cpu" else generator)
         torch.set_rng_state(state["torch_rng"].cpu())
         self.seconds = state["seconds"]
         self.last_loss = state.get("last_loss", math.nan)
@@ -118,13 +142,13 @@ class Trainer:
         return None if self.run_dir is None else self.run_dir / "metrics.jsonl"
 
     def _log(self, record: dict[str, Any]) -> None:
-        if self.metrics_path is not None:
+        if self.metrics_path is not None and self.is_main:
             with open(self.metrics_path, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
 
     def _truncate_metrics(self) -> None:
         """Drop lines logged after the checkpoint, so a resumed run's log has no duplicates."""
-        if self.metrics_path is None or not self.metrics_path.exists():
+        if self.metrics_path is None or not self.metrics_path.exists() or not self.is_main:
             return
         lines = self.metrics_path.read_text().splitlines()
         kept = [line for line in lines if line and json.loads(line).get("step", 0) <= self.step]
@@ -149,11 +173,20 @@ class Trainer:
             for sig, old in previous.items():
                 signal.signal(sig, old)
 
+    def _should_stop(self) -> bool:
+        """A stop signal seen by any process stops all of them at the same step (the save is collective)."""
+        stop = self._stop_signal is not None
+        if self.world > 1:
+            flag = torch.tensor([float(stop)], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
     # -- the loop ------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         config = self.config.train
         self.method.train()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress or not self.is_main, unit="step",
                    desc=f"{self.method.name}", mininterval=1.0, dynamic_ncols=True)
         window_images, window_start = 0, time.perf_counter()
         images_per_second = 0.0
@@ -171,8 +204,8 @@ class Trainer:
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr * group.get("lr_scale", 1.0)
                     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                        output = self.method.training_step(batch, self.generator)
-                    loss = output.loss.float()
+                        loss = self.model(batch, self.generator).float()  # Method.forward: the training step
+                    output = self.method.last_output
                     self.last_loss = loss.item()
                     if not math.isfinite(self.last_loss):
                         bar.close()
@@ -190,7 +223,7 @@ class Trainer:
                     self.method.after_optimizer_step(self.step, self.total_steps)
                     self.step += 1
                     epoch_losses.append(self.last_loss)
-                    window_images += batch.images.shape[0]
+                    window_images += batch.images.shape[0] * self.world
                     bar.update(1)
                     if output.logs.get("collapsed") and not collapse_warned:
                         collapse_warned = True
@@ -210,11 +243,11 @@ class Trainer:
                         if output.logs.get("collapsed"):
                             status["COLLAPSED"] = f"std {output.logs.get('embedding_std', 0):.3f}"
                         bar.set_postfix(status, refresh=False)
-                    if self._stop_signal is not None:
+                    if self._should_stop():
                         self.seconds += time.perf_counter() - tic
                         self.save()
                         bar.close()
-                        name = signal.Signals(self._stop_signal).name
+                        name = signal.Signals(self._stop_signal or signal.SIGTERM).name
                         raise TrainingInterrupted(
                             f"{name} received: checkpoint saved at step {self.step}; continue with --resume"
                         )
