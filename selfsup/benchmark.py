@@ -189,6 +189,9 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
         method = build_method(config, MethodContext(3, 32, images)).to(device)
         optimizer = torch.optim.Adam(method.parameters(), 1e-3)
         generator = torch.Generator(device=device).manual_seed(0)
+        for batch in sources["in-memory"].epoch(2):  # warm-up, untimed: the first steps allocate
+            method.training_step(batch, generator).loss.backward()
+            break
         for name, source in sources.items():
             tic = time.perf_counter()
             count = sum(batch.images.shape[0] for batch in source.epoch(0))

@@ -61,3 +61,30 @@ def test_a_streamed_run_trains_and_a_non_folder_dataset_is_refused(folder: Path,
         selfsup.train(config.replace({"dataset": "synthetic", "data_dir": None}), evaluate=False, progress=False)
     with pytest.raises(ConfigError, match="data.limit"):
         config.replace({"limit": 10})
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_training_on_the_gpu_keeps_data_and_augmentation_there(tmp_path: Path) -> None:
+    from selfsup.methods.simclr import SimCLR
+
+    devices = []
+    original = SimCLR.make_views
+
+    def spy(self, batch, generator):  # type: ignore[no-untyped-def]
+        views = original(self, batch, generator)
+        devices.append((batch.images.device.type, views[0].device.type))
+        return views
+
+    SimCLR.make_views = spy
+    try:
+        config = RunConfig().replace({"dataset": "synthetic", "backbone": "conv3", "limit": 256, "epochs": 1,
+                                      "train.batch_size": 64, "device": "cuda", "precision": "auto",
+                                      "eval.train_limit": 300, "eval.test_limit": 100, "eval.probe_epochs": 2})
+        result = selfsup.train(config, out=tmp_path / "run", progress=False)
+    finally:
+        SimCLR.make_views = original
+    assert set(devices) == {("cuda", "cuda")} and result.eval is not None

@@ -162,6 +162,13 @@ def group_runs(records: list[RunRecord], keys: list[str]) -> list[Group]:
     return list(groups.values())
 
 
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers in numeric order (1e-5 before 1e-1 before 10), then everything else as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, json.dumps(value, default=str))
+
+
 def _numeric(values: list[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
@@ -333,6 +340,7 @@ def build_report(folder: str | Path, embedding: str | None = "tsne", map_points:
     if not records:
         raise ReportError(f"{folder} holds no readable runs")
     keys = varied_keys(records, folder)
+    records.sort(key=lambda r: (r.method, *(_sort_key(r.config.get(k)) for k in keys)))
     columns = _metric_columns(records)
     plots_dir = folder / "plots"
     outputs: dict[str, Path] = {}
