@@ -60,6 +60,9 @@ def main() -> None:
     with torch.no_grad():
         for name, encoder in encoders.items():
             print(name, spectrum(encoder(images)), flush=True)
+        torch.manual_seed(0)  # seed 003's randomized autoencoder runs on the MLP
+        print("random-init mlp", spectrum(create_backbone("mlp", in_channels=1, image_size=28).eval()(images)))
+        print("rae (mlp)", spectrum(load("bench/results/runs/rae-mlp-10000x10").backbone(images)), flush=True)
     train = load_dataset("fashion-mnist", "train").random_subset(10000, 1)
     for name in ("random-init", "ae", "dae"):
         print(name, knn_variants(encoders[name], train, test_small), flush=True)
