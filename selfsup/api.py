@@ -29,6 +29,7 @@ from selfsup.experiments.rundir import (
 from selfsup.methods import Method, MethodContext, get_method
 from selfsup.methods.autoencoder import AutoencoderBase
 from selfsup.train import Trainer, TrainResult, distributed, resolve_device, resolve_precision
+from selfsup.train.device import resolve_channels_last
 from selfsup.train.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -91,12 +92,13 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     run_dir = Path(out) if out is not None else None
     has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
     precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
-    log.info("device %s, precision %s, %d training images, process %d of %d", device, precision,
-             context.num_examples, rank + 1, world)
+    channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json")
+    log.info("device %s, precision %s, channels-last %s, %d training images, process %d of %d", device, precision,
+             channels_last, context.num_examples, rank + 1, world)
     if not config.data.stream:
         source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device, rank, world)
     method.attach_data(source.dataset)
-    trainer = Trainer(method, source, config, device, precision, run_dir, progress)
+    trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last)
     if has_checkpoint:
         assert run_dir is not None
         trainer.load(run_dir / "checkpoints" / "last.pt")

@@ -109,6 +109,7 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between checkpoints (one is always written at the end)
     log_every: int = 20  # steps between lines in metrics.jsonl
     threads: int | None = None  # torch intra-op threads; default: all cores
+    channels_last: str = "auto"  # on, off, or auto: measured once per device (a probe conv step), kept if faster
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
@@ -119,6 +120,8 @@ class TrainConfig:
         _check(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
         _check(self.log_every >= 1, "train.log_every must be >= 1")
         _check(self.threads is None or self.threads >= 1, "train.threads must be >= 1")
+        _check(self.channels_last in ("auto", "on", "off"),
+               f"train.channels_last must be auto, on or off, got {self.channels_last!r}")
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,18 @@ def test_ema_update_formula() -> None:
     assert torch.allclose(target.weight, 0.9 * before + 0.1 * online.weight)
     with pytest.raises(ValueError, match="momentum"):
         update_momentum(online, target, 1.5)
+
+
+def test_channels_last_trains_the_same_model(tmp_path: Path) -> None:
+    from selfsup.train.device import resolve_channels_last
+
+    assert resolve_channels_last("on", torch.device("cpu")) and not resolve_channels_last("off", torch.device("cpu"))
+    cache = tmp_path / "choices.json"
+    choice = resolve_channels_last("auto", torch.device("cpu"), cache)
+    assert "channels_last|" in cache.read_text() and resolve_channels_last("auto", torch.device("cpu"), cache) == choice
+    runs = {}
+    for setting in ("off", "on"):
+        cfg = config(backbone="conv3", epochs=1, **{"train.channels_last": setting})
+        runs[setting] = selfsup.train(cfg, out=tmp_path / setting, evaluate=False, progress=False)
+    assert runs["on"].method.backbone.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert runs["on"].train.final_loss == pytest.approx(runs["off"].train.final_loss, rel=1e-4)

@@ -55,8 +55,10 @@ class TrainResult:
 
 class Trainer:
     def __init__(self, method: Method, source: BatchSource, config: RunConfig, device: torch.device,
-                 precision: str = "fp32", run_dir: Path | None = None, progress: bool = True) -> None:
-        self.method = method.to(device)
+                 precision: str = "fp32", run_dir: Path | None = None, progress: bool = True,
+                 channels_last: bool = False) -> None:
+        self.channels_last = channels_last
+        self.method = method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0  # only rank 0 writes logs and checkpoints
         self.model: torch.nn.Module = self.method
@@ -203,6 +205,8 @@ class Trainer:
                     lr = float(self.lr_schedule[self.step])
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr * group.get("lr_scale", 1.0)
+                    if self.channels_last:
+                        batch.images = batch.images.contiguous(memory_format=torch.channels_last)
                     with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                         loss = self.model(batch, self.generator).float()  # Method.forward: the training step
                     output = self.method.last_output
