@@ -53,7 +53,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     encoders = {"random-init": create_backbone("conv6", in_channels=1, image_size=28).eval()}
-    for run in ("ae", "dae", "layerwise", "vae", "parallel-ae", "parallel-dae", "simclr"):
+    for run in ("ae", "dae", "cae", "layerwise", "vae", "parallel-ae", "parallel-dae", "simclr"):
         encoders[run] = load(RUNS.format(run)).backbone
     test_small = load_dataset("fashion-mnist", "test").random_subset(2000, 0)
     images = test_small.images.float() / 255
