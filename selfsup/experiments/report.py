@@ -227,9 +227,14 @@ def plot_comparison(groups: list[Group], path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def _grid(count: int, columns: int = 4) -> tuple[int, int]:
+def _small_multiples(count: int, width: float, height: float, columns: int = 4) -> tuple[Any, list[Any]]:
+    """A figure of ``count`` panels, ``columns`` to a row; the unused cells of the last row hidden."""
     columns = min(columns, count)
-    return math.ceil(count / columns), columns
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), dpi=100, squeeze=False)
+    for axis in axes.flat[count:]:
+        axis.set_visible(False)
+    return figure, list(axes.flat[:count])
 
 
 def plot_training_curves(records: list[RunRecord], path: Path) -> Path | None:
@@ -239,11 +244,8 @@ def plot_training_curves(records: list[RunRecord], path: Path) -> Path | None:
     curves = [(r, metrics) for r, metrics in curves if metrics]
     if not curves:
         return None
-    rows, columns = _grid(len(curves))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.8 * rows), dpi=100, squeeze=False)
-    for axis in axes.flat[len(curves):]:
-        axis.set_visible(False)
-    for axis, (record, metrics) in zip(axes.flat, curves):
+    figure, axes = _small_multiples(len(curves), 3.6, 2.8)
+    for axis, (record, metrics) in zip(axes, curves):
         axis.plot([m["step"] for m in metrics], [m["loss"] for m in metrics], linewidth=1, color="tab:blue")
         axis.set_title(record.name, fontsize=8)
         axis.set_xlabel("step", fontsize=8)
@@ -303,11 +305,8 @@ def plot_embedding_maps(records: list[RunRecord], path: Path, kind: str = "tsne"
     maps = [(r, embedding_map(r.path, kind, points)) for r in records if r.status == "done"]
     if not maps:
         return None
-    rows, columns = _grid(len(maps))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.4 * rows), dpi=100, squeeze=False)
-    for axis in axes.flat[len(maps):]:
-        axis.set_visible(False)
-    for axis, (record, (coords, labels)) in zip(axes.flat, maps):
+    figure, axes = _small_multiples(len(maps), 3.4, 3.4)
+    for axis, (record, (coords, labels)) in zip(axes, maps):
         axis.scatter(coords[:, 0], coords[:, 1], c=labels, cmap="tab10", s=3, vmin=0, vmax=9)
         axis.set_title(record.name, fontsize=8)
         axis.set_xticks([])
