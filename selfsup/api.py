@@ -29,8 +29,8 @@ from selfsup.experiments.rundir import (
 from selfsup.methods import Method, MethodContext, get_method
 from selfsup.methods.autoencoder import AutoencoderBase
 from selfsup.train import Trainer, TrainResult, distributed, resolve_device, resolve_precision
-from selfsup.train.device import resolve_channels_last
 from selfsup.train.checkpoint import load_checkpoint
+from selfsup.train.device import resolve_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     else:  # before the run directory: a missing dataset leaves nothing behind
         dataset = training_data(config)
         context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
+        source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device, rank, world)
     torch.manual_seed(config.train.seed)  # the initial weights are part of what the seed fixes
     method = build_method(config, context)  # a model that cannot be built (decoder shapes) leaves nothing behind
     run_dir = Path(out) if out is not None else None
@@ -95,8 +96,6 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json")
     log.info("device %s, precision %s, channels-last %s, %d training images, process %d of %d", device, precision,
              channels_last, context.num_examples, rank + 1, world)
-    if not config.data.stream:
-        source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device, rank, world)
     method.attach_data(source.dataset)
     trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last)
     if has_checkpoint:

@@ -78,6 +78,27 @@ class BatchSource(Protocol):
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]: ...
 
 
+def local_batch_size(batch_size: int, world: int) -> int:
+    """Each process's share of a global batch; the batch must split evenly."""
+    if batch_size % world:
+        raise ValueError(f"the batch size {batch_size} is not divisible by the {world} processes")
+    return batch_size // world
+
+
+def epoch_shards(size: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1,
+                 start_step: int = 0) -> list[torch.Tensor]:
+    """This process's indices for each step of an epoch, from ``start_step`` on.
+
+    The permutation is a pure function of (seed, epoch), so a resumed run sees the same batches;
+    each global batch of ``batch_size`` is split into ``world`` consecutive slices, one per
+    process. The last partial batch is dropped. Every batch source draws its batches here.
+    """
+    local = local_batch_size(batch_size, world)
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    starts = (step * batch_size + rank * local for step in range(start_step, size // batch_size))
+    return [order[start : start + local] for start in starts]
+
+
 class InMemorySource:
     """Shuffled index-slice batches over a dataset held on the device; drops the last partial batch.
 
@@ -90,23 +111,16 @@ class InMemorySource:
                  rank: int = 0, world: int = 1) -> None:
         if len(dataset) < batch_size:
             raise ValueError(f"batch size {batch_size} is larger than the training set ({len(dataset)} images)")
-        if batch_size % world:
-            raise ValueError(f"the batch size {batch_size} is not divisible by the {world} processes")
+        local_batch_size(batch_size, world)
         self.dataset = dataset.to(device)
         self.batch_size = batch_size
-        self.local_batch = batch_size // world
-        self.rank = rank
+        self.rank, self.world = rank, world
         self.seed = seed
         self.steps_per_epoch = len(dataset) // batch_size
 
-    def order(self, epoch: int) -> torch.Tensor:
-        """The epoch's permutation: a pure function of (seed, epoch), so a resumed run sees the same batches."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.dataset), generator=generator).to(self.dataset.images.device)
-
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
-        order = self.order(epoch)
-        for step in range(start_step, self.steps_per_epoch):
-            start = step * self.batch_size + self.rank * self.local_batch
-            index = order[start : start + self.local_batch]
+        device = self.dataset.images.device
+        for index in epoch_shards(len(self.dataset), self.batch_size, self.seed, epoch, self.rank, self.world,
+                                  start_step):
+            index = index.to(device)
             yield Batch(to_float(self.dataset.images[index]), self.dataset.labels[index], index)

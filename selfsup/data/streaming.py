@@ -2,7 +2,7 @@
 
 ``StreamingFolderSource`` offers the trainer the same ``BatchSource`` interface as
 ``InMemorySource``, with the same epoch permutation and the same sharding of each global batch
-over processes, so a streamed run sees exactly the batches an in-memory run would; the
+over processes (``epoch_shards``), so a streamed run sees exactly the batches an in-memory run would; the
 augmentations are the methods' own (on the training device), unchanged. Decoding runs in the
 main process, or in ``workers`` DataLoader processes (one decoded batch per item, in order) where
 that pays for itself: ``selfsup bench stream`` measures it.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfsup.data.dataset import Batch, to_float
+from selfsup.data.dataset import Batch, epoch_shards, local_batch_size, to_float
 from selfsup.data.readers import decode_image, list_image_folder
 
 
@@ -45,10 +45,9 @@ class StreamingFolderSource:
         self.labels = torch.tensor(labels, dtype=torch.int64)
         if len(self.paths) < batch_size:
             raise ValueError(f"batch size {batch_size} is larger than the training set ({len(self.paths)} images)")
-        if batch_size % world:
-            raise ValueError(f"the batch size {batch_size} is not divisible by the {world} processes")
+        local_batch_size(batch_size, world)
         self.size, self.channels, self.device = size, channels, torch.device(device)
-        self.batch_size, self.local_batch, self.rank, self.seed = batch_size, batch_size // world, rank, seed
+        self.batch_size, self.rank, self.world, self.seed = batch_size, rank, world, seed
         self.workers = workers
         self.steps_per_epoch = len(self.paths) // batch_size
         self.dataset = None  # nothing held in memory (methods that look images up by index need InMemorySource)
@@ -56,20 +55,9 @@ class StreamingFolderSource:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def order(self, epoch: int) -> torch.Tensor:
-        """The same permutation as ``InMemorySource.order`` for the same (seed, epoch)."""
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.paths), generator=generator)
-
-    def shard_indices(self, epoch: int, start_step: int = 0) -> list[torch.Tensor]:
-        order = self.order(epoch)
-        starts = [step * self.batch_size + self.rank * self.local_batch
-                  for step in range(start_step, self.steps_per_epoch)]
-        return [order[start : start + self.local_batch] for start in starts]
-
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]:
-        items = _DecodedBatches(self.paths, self.labels, self.shard_indices(epoch, start_step), self.size,
-                                self.channels)
+        shards = epoch_shards(len(self.paths), self.batch_size, self.seed, epoch, self.rank, self.world, start_step)
+        items = _DecodedBatches(self.paths, self.labels, shards, self.size, self.channels)
         if self.workers > 0:
             loader = torch.utils.data.DataLoader(items, batch_size=None, shuffle=False, num_workers=self.workers,
                                                  prefetch_factor=2, persistent_workers=False)
