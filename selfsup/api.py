@@ -30,7 +30,7 @@ from selfsup.methods import Method, MethodContext, get_method
 from selfsup.methods.autoencoder import AutoencoderBase
 from selfsup.train import Trainer, TrainResult, distributed, resolve_device, resolve_precision
 from selfsup.train.checkpoint import load_checkpoint
-from selfsup.train.device import resolve_channels_last
+from selfsup.train.device import method_step_timer, resolve_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,11 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     method = build_method(config, context)  # a model that cannot be built (decoder shapes) leaves nothing behind
     run_dir = Path(out) if out is not None else None
     has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
-    precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
+    method.attach_data(source.dataset)
+    precision = _training_precision(config, method.to(device), source, device)
     channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json")
     log.info("device %s, precision %s, channels-last %s, %d training images, process %d of %d", device, precision,
              channels_last, context.num_examples, rank + 1, world)
-    method.attach_data(source.dataset)
     trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last)
     if has_checkpoint:
         assert run_dir is not None
@@ -120,6 +120,22 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         if run_dir is not None:
             write_json(run_dir / "eval.json", evaluation)
     return RunResult(run_dir, method, result, evaluation)
+
+
+def _training_precision(config: RunConfig, method: Method, source: Any, device: torch.device) -> str:
+    """The run's precision: on a GPU ``auto`` times this run's own step in fp32 and bf16 (once per workload);
+    under several processes rank 0 decides for all."""
+    step_time = None
+    if config.train.precision == "auto" and device.type == "cuda" and distributed.rank() == 0:
+        batch = next(iter(source.epoch(0)))
+        step_time = method_step_timer(method, batch, device, shared=(source.dataset,))
+    workload = (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
+                f"batch {config.train.batch_size}")
+    choice = None
+    if distributed.rank() == 0:
+        choice = resolve_precision(config.train.precision, device, cache_root() / "precision.json", step_time,
+                                   workload)
+    return str(distributed.broadcast_object(choice))
 
 
 def streaming_source(config: RunConfig, device: torch.device, rank: int = 0, world: int = 1) -> Any:

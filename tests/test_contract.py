@@ -81,5 +81,6 @@ def test_save_load_round_trip_gives_the_same_embedding(name: str, tmp_path: Path
     result = selfsup.train(config, out=tmp_path / "run", evaluate=False, progress=False)
     images = torch.rand(4, 3, 16, 16)
     result.method.eval()
-    loaded = selfsup.load(tmp_path / "run")
+    device = next(result.method.parameters()).device  # CUDA where present: compare on the device it trained on
+    loaded = selfsup.load(tmp_path / "run", device)
     assert torch.allclose(loaded.embed(images), result.method.embed(images))

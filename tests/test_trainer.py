@@ -134,3 +134,45 @@ def test_channels_last_trains_the_same_model(tmp_path: Path) -> None:
         runs[setting] = selfsup.train(cfg, out=tmp_path / setting, evaluate=False, progress=False)
     assert runs["on"].method.backbone.features[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert runs["on"].train.final_loss == pytest.approx(runs["off"].train.final_loss, rel=1e-4)
+
+
+def test_the_precision_probe_times_a_copy_and_leaves_the_run_untouched() -> None:
+    """On a GPU, ``auto`` precision times the run's own step; that must not move the weights, the buffers
+    (BatchNorm statistics) or any random stream, so a run is the same whether the choice was cached or not."""
+    from selfsup.api import build_method, training_data
+    from selfsup.data import InMemorySource
+    from selfsup.methods import MethodContext
+    from selfsup.train.device import method_step_timer
+
+    cfg = config(method="byol", backbone="conv3", limit=64)
+    data = training_data(cfg)
+    method = build_method(cfg, MethodContext(data.channels, data.image_size, len(data)))
+    batch = next(iter(InMemorySource(data, 32, 0, "cpu").epoch(0)))
+    before = {k: v.clone() for k, v in method.state_dict().items()}
+    rng = torch.get_rng_state()
+    seconds = method_step_timer(method, batch, torch.device("cpu"), repeats=1)(False)
+    assert 0 < seconds < 60
+    assert torch.equal(torch.get_rng_state(), rng)
+    after = method.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in method.parameters())
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_on_cuda_auto_precision_is_measured_per_workload_and_a_run_resumes(tmp_path: Path) -> None:
+    import json
+
+    from selfsup.data.catalog import cache_root
+
+    cfg = config(backbone="conv3", **{"train.device": "cuda", "train.precision": "auto"})
+    first = selfsup.train(cfg, out=tmp_path / "run", progress=False)
+    cache = json.loads((cache_root() / "precision.json").read_text())
+    workload = [key for key in cache if "simclr|conv3" in key]
+    assert workload and cache[workload[0]] in ("fp32", "bf16")
+    assert first.eval["training"]["precision"] == cache[workload[0]]
+    again = selfsup.train(cfg, out=tmp_path / "run", resume=True, progress=False)  # reads back the CUDA checkpoint
+    assert again.train.final_loss == first.train.final_loss

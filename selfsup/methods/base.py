@@ -100,7 +100,9 @@ class Method(nn.Module):
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """The representation: backbone features (B, out_dim) of images (B, C, H, W), uint8 or float in [0, 1]."""
+        """The representation: backbone features (B, out_dim) of images (B, C, H, W), uint8 or float in [0, 1],
+        on the method's device (images elsewhere are moved there)."""
+        images = images.to(next(self.backbone.parameters()).device)
         if images.dtype == torch.uint8:
             images = images.float().div_(255.0)
         return self.backbone(images)

@@ -3,11 +3,14 @@ bf16 autocast doubled training speed on one CPU of our machines and was ten time
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -106,22 +109,63 @@ def resolve_channels_last(setting: str, device: torch.device, cache: Path | None
     return _cached_choice(cache, key, measure) == "on"
 
 
-def resolve_precision(precision: str, device: torch.device, cache: Path | None = None) -> str:
-    """``fp32`` or ``bf16``; ``auto`` keeps bf16 only where it measured at least 1.2x faster on this device."""
+StepTimer = Callable[[bool], float]  # bf16 on/off -> seconds of one training step
+
+
+def resolve_precision(precision: str, device: torch.device, cache: Path | None = None,
+                      step_time: StepTimer | None = None, workload: str = "") -> str:
+    """``fp32`` or ``bf16``; ``auto`` keeps bf16 only where it measured at least 1.2x faster on this device.
+
+    On a CPU the answer is the hardware's (native bf16 or not) and a small conv probe measures it. On a GPU it
+    depends on the model as much as on the card (a small net is launch-bound and gains nothing; on an H200 the
+    Conv6 step measured the same in both), so ``step_time`` times the run's own step there, once per
+    ``workload`` (method, encoder, image and batch size); without it the probe stands in.
+    """
     if precision != "auto":
         if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
             raise DeviceError(f"{device_name(device)} does not support bf16; use --precision fp32")
         return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "fp32"
+    def timer(bf16: bool) -> float:
+        return step_time(bf16) if step_time is not None else _probe_step_time(device, bf16=bf16)
+
     key = f"{cpu_model()}|{torch.__version__}|{torch.get_num_threads()}"
+    if device.type == "cuda":
+        key = f"{device_name(device)}|{torch.__version__}|{workload if step_time else 'probe'}"
+    else:
+        step_time = None  # on a CPU the probe answers for every model
 
     def measure() -> str:
-        fp32_time = _probe_step_time(device, bf16=False)
-        bf16_time = _probe_step_time(device, bf16=True)
+        fp32_time, bf16_time = timer(False), timer(True)
         choice = "bf16" if bf16_time * 1.2 < fp32_time else "fp32"
-        log.info("precision auto: fp32 %.1f ms, bf16 %.1f ms per probe step on %s -> %s",
-                 fp32_time * 1e3, bf16_time * 1e3, cpu_model(), choice)
+        log.info("precision auto: fp32 %.1f ms, bf16 %.1f ms per step on %s -> %s",
+                 fp32_time * 1e3, bf16_time * 1e3, device_name(device), choice)
         return choice
 
     return _cached_choice(cache, key, measure)
+
+
+def method_step_timer(method: nn.Module, batch: Any, device: torch.device, repeats: int = 3,
+                      shared: tuple[Any, ...] = ()) -> StepTimer:
+    """Times forward + backward of a copy of ``method`` on ``batch`` (best of ``repeats`` after a warm-up),
+    leaving the method, its buffers and every random stream as they were. ``shared`` objects (a dataset the
+    method holds) are not copied."""
+
+    def step_time(bf16: bool) -> float:
+        probe = copy.deepcopy(method, memo={id(obj): obj for obj in shared})
+        probe.train()
+        generator = torch.Generator(device=device).manual_seed(0)
+        best = float("inf")
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for _ in range(repeats + 1):
+                start = time.perf_counter()
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = probe.training_step(batch, generator).loss.float()  # type: ignore[operator]
+                loss.backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                best = min(best, time.perf_counter() - start)
+        return best
+
+    return step_time

@@ -106,6 +106,7 @@ class Trainer:
             "generators": [g.cpu() for g in distributed.gather_objects(self.generator.get_state().cpu())],
             "world_size": self.world,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "seconds": self.seconds,
             "last_loss": self.last_loss,
             "config": self.config.to_dict(),
@@ -132,8 +133,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
         generator = state["generators"][self.rank] if "generators" in state else state["generator"]
-        self.generator.set_state(generator.to("cpu") if self.device.type == "cpu" else generator)
+        # RNG states are CPU byte tensors whatever the generator's device; map_location moved them to ours
+        self.generator.set_state(generator.cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self.seconds = state["seconds"]
         self.last_loss = state.get("last_loss", math.nan)
         self._truncate_metrics()
