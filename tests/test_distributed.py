@@ -107,6 +107,7 @@ def _tiny_config():  # type: ignore[no-untyped-def]
 
     return RunConfig().replace({"backbone": "mlp", "dataset": "synthetic", "limit": 256, "epochs": 2,
                                 "train.batch_size": 64, "checkpoint_every": 3, "log_every": 1, "train.threads": 1,
+                                "train.device": "cpu",  # gloo processes, also where one GPU is present
                                 "eval.probe_epochs": 2, "eval.train_limit": 300, "eval.test_limit": 100})
 
 

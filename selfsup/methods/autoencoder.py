@@ -72,8 +72,7 @@ class AutoencoderBase(Method):
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype == torch.uint8:
-            images = images.float().div_(255.0)
+        images = self.as_input(images)
         if self.params.representation == "latent":
             return self.encode(images)
         return self.backbone(images)

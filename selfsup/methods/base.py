@@ -102,10 +102,12 @@ class Method(nn.Module):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """The representation: backbone features (B, out_dim) of images (B, C, H, W), uint8 or float in [0, 1],
         on the method's device (images elsewhere are moved there)."""
+        return self.backbone(self.as_input(images))
+
+    def as_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images as the encoder takes them: float in [0, 1] on the method's device."""
         images = images.to(next(self.backbone.parameters()).device)
-        if images.dtype == torch.uint8:
-            images = images.float().div_(255.0)
-        return self.backbone(images)
+        return images.float().div_(255.0) if images.dtype == torch.uint8 else images
 
 
 METHODS: Registry[type[Method]] = Registry("method")

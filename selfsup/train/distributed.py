@@ -80,7 +80,14 @@ def init_from_env(device: str = "auto") -> tuple[int, int]:
     if not dist.is_initialized():
         use_cuda = torch.cuda.is_available() and device != "cpu"
         if use_cuda:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            local_rank, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+            if local_rank >= gpus:
+                from selfsup.config import ConfigError
+
+                raise ConfigError(f"process with LOCAL_RANK {local_rank} has no GPU of its own: this machine has {gpus}; "
+                                  f"start at most {gpus} process(es) per machine (torchrun --nproc_per_node {gpus}), "
+                                  "or train on CPU processes with --device cpu")
+            torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
