@@ -6,10 +6,13 @@ of the normalised squared singular values of the centred features), the share of
 top 10 directions, the mean feature norm. Part 2: kNN on 10k training / 2k test features, as the
 benchmark projects them, standardised per dimension, and PCA-whitened (top 256), and the probe.
 
-    python bench/feature_spectrum.py
+    python bench/feature_spectrum.py                        # issue 3's runs
+    python bench/feature_spectrum.py simclr byol simsiam    # these runs, both parts, beside random init
 """
 
 from __future__ import annotations
+
+import sys
 
 import torch
 
@@ -49,24 +52,25 @@ def knn_variants(encoder: torch.nn.Module, train, test) -> dict[str, float]:  # 
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def main() -> None:
+def main(runs: list[str]) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     encoders = {"random-init": create_backbone("conv6", in_channels=1, image_size=28).eval()}
-    for run in ("ae", "dae", "cae", "layerwise", "vae", "parallel-ae", "parallel-dae", "simclr"):
+    for run in runs or ("ae", "dae", "cae", "layerwise", "vae", "parallel-ae", "parallel-dae", "simclr"):
         encoders[run] = load(RUNS.format(run)).backbone
     test_small = load_dataset("fashion-mnist", "test").random_subset(2000, 0)
     images = test_small.images.float() / 255
     with torch.no_grad():
         for name, encoder in encoders.items():
             print(name, spectrum(encoder(images)), flush=True)
-        torch.manual_seed(0)  # seed 003's randomized autoencoder runs on the MLP
-        print("random-init mlp", spectrum(create_backbone("mlp", in_channels=1, image_size=28).eval()(images)))
-        print("rae (mlp)", spectrum(load("bench/results/runs/rae-mlp-10000x10").backbone(images)), flush=True)
+        if not runs:
+            torch.manual_seed(0)  # seed 003's randomized autoencoder runs on the MLP
+            print("random-init mlp", spectrum(create_backbone("mlp", in_channels=1, image_size=28).eval()(images)))
+            print("rae (mlp)", spectrum(load("bench/results/runs/rae-mlp-10000x10").backbone(images)), flush=True)
     train = load_dataset("fashion-mnist", "train").random_subset(10000, 1)
-    for name in ("random-init", "ae", "dae"):
+    for name in ["random-init", *(runs or ("ae", "dae"))]:
         print(name, knn_variants(encoders[name], train, test_small), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
