@@ -127,14 +127,14 @@ def resolve_precision(precision: str, device: torch.device, cache: Path | None =
         return precision
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return "fp32"
-    def timer(bf16: bool) -> float:
-        return step_time(bf16) if step_time is not None else _probe_step_time(device, bf16=bf16)
 
-    key = f"{cpu_model()}|{torch.__version__}|{torch.get_num_threads()}"
+    def probe(bf16: bool) -> float:
+        return _probe_step_time(device, bf16=bf16)
+
+    timer, key = probe, f"{cpu_model()}|{torch.__version__}|{torch.get_num_threads()}"  # a CPU: the probe answers
     if device.type == "cuda":
+        timer = step_time or probe
         key = f"{device_name(device)}|{torch.__version__}|{workload if step_time else 'probe'}"
-    else:
-        step_time = None  # on a CPU the probe answers for every model
 
     def measure() -> str:
         fp32_time, bf16_time = timer(False), timer(True)
