@@ -59,11 +59,16 @@ def _probe_step_time(device: torch.device, bf16: bool, repeats: int = 3, channel
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    return _best_step_time(lambda: model(x).float().square().mean(), device, bf16, repeats)
+
+
+def _best_step_time(loss_fn: Callable[[], torch.Tensor], device: torch.device, bf16: bool, repeats: int) -> float:
+    """Best of ``repeats`` timed forward + backward passes of ``loss_fn`` (after one warm-up), synchronised."""
     best = float("inf")
     for _ in range(repeats + 1):
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(x).float().square().mean()
+            loss = loss_fn().float()
         loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -156,16 +161,8 @@ def method_step_timer(method: nn.Module, batch: Any, device: torch.device, repea
         probe = copy.deepcopy(method, memo={id(obj): obj for obj in shared})
         probe.train()
         generator = torch.Generator(device=device).manual_seed(0)
-        best = float("inf")
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            for _ in range(repeats + 1):
-                start = time.perf_counter()
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    loss = probe.training_step(batch, generator).loss.float()  # type: ignore[operator]
-                loss.backward()
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                best = min(best, time.perf_counter() - start)
-        return best
+            return _best_step_time(lambda: probe.training_step(batch, generator).loss,  # type: ignore[operator]
+                                   device, bf16, repeats)
 
     return step_time
