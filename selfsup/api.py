@@ -14,11 +14,13 @@ import torch.nn as nn
 
 from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
-from selfsup.config import ConfigError, EvalConfig, RunConfig
+from selfsup.config import ConfigError, DataConfig, EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
 from selfsup.data.catalog import cache_root
+from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
 from selfsup.eval import evaluate_embedding
-from selfsup.experiments.plots import plot_eigenspace, plot_image_rows, plot_loss
+from selfsup.eval.monitor import OnlineMonitor
+from selfsup.experiments.plots import plot_eigenspace, plot_image_rows, plot_loss, plot_monitor
 from selfsup.experiments.rundir import (
     RunDirectoryError,
     prepare_run_dir,
@@ -51,7 +53,11 @@ def _setup(config: RunConfig) -> torch.device:
 
 def training_data(config: RunConfig) -> ImageDataset:
     spec = DATASETS.get(config.data.dataset)
+    resolve_val_size(spec.name, config.data.val_size)  # a split that cannot be held out fails before any reading
     dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download)
+    # the validation images are never trained on: every tuning path scores on them
+    dataset = held_out_of_training(spec.name, dataset, config.data.data_dir, config.data.download,
+                                   config.data.val_size, config.data.val_seed)
     if config.data.classes is not None:
         keep = torch.isin(dataset.labels, torch.tensor(config.data.classes))
         if not keep.any():
@@ -94,10 +100,12 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
     method.attach_data(source.dataset)
     precision = _training_precision(config, method.to(device), source, device)
-    channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json")
+    channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json",
+                                          bf16=precision == "bf16")
     log.info("device %s, precision %s, channels-last %s, %d training images, process %d of %d", device, precision,
              channels_last, context.num_examples, rank + 1, world)
-    trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last)
+    monitor = online_monitor(config, device, precision == "bf16") if rank == 0 else None
+    trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last, monitor)
     if has_checkpoint:
         assert run_dir is not None
         trainer.load(run_dir / "checkpoints" / "last.pt")
@@ -110,16 +118,44 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         metrics = read_metrics(run_dir)
         plot_loss(metrics, run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
         plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", f"{config.method} / {config.backbone}")
+        plot_monitor(metrics, run_dir / "plots" / "monitor.png", f"{config.method} / {config.backbone}")
         if isinstance(method, AutoencoderBase) and not config.data.stream:
             plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
     if evaluate:
-        evaluation = evaluate_method(method, config, device, progress)
+        evaluation = evaluate_method(method, config, device, progress, precision)
         evaluation["training"] = {"seconds": round(result.seconds, 2), "steps": result.steps,
+                                  "images_seen": result.steps * config.train.batch_size,
                                   "images_per_s": round(result.images_per_second, 1), "precision": precision,
-                                  "device": str(device)}
+                                  "device": str(device), **monitor_cost(monitor, result.seconds)}
         if run_dir is not None:
             write_json(run_dir / "eval.json", evaluation)
     return RunResult(run_dir, method, result, evaluation)
+
+
+def online_monitor(config: RunConfig, device: torch.device, bf16: bool) -> OnlineMonitor | None:
+    """The run's online monitor: a fixed bank of labelled training images and a fixed subset of the validation
+    split (never the test split); None when switched off, or without a validation split or labels."""
+    if not config.monitor.enabled:
+        return None
+    data = config.data
+    if data.stream or not resolve_val_size(data.dataset, data.val_size):
+        log.info("online monitor off: it needs a validation split (data.val_size > 0) of an in-memory dataset")
+        return None
+    splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
+                             with_test=False)
+    if splits.val is None or bool((splits.val.labels < 0).any()):
+        log.info("online monitor off: the validation images have no labels")
+        return None
+    return OnlineMonitor(splits.fit.to(device), splits.val.to(device), config.monitor, config.eval, device, bf16,
+                         seed=data.val_seed)
+
+
+def monitor_cost(monitor: OnlineMonitor | None, training_seconds: float) -> dict[str, Any]:
+    """The monitor's time beside the training time it was kept out of (eval.json's "training")."""
+    if monitor is None:
+        return {}
+    return {"monitor_seconds": round(monitor.seconds, 2), "monitor_measurements": monitor.measurements,
+            "monitor_share": round(monitor.seconds / max(training_seconds, 1e-9), 4)}
 
 
 def _training_precision(config: RunConfig, method: Method, source: Any, device: torch.device) -> str:
@@ -166,26 +202,49 @@ def _prepare_on_rank0(run_dir: Path, config: RunConfig, resume: bool) -> bool:
     return has_checkpoint
 
 
-def evaluation_splits(dataset: str, data_dir: str | None, download: bool, eval_config: EvalConfig,
-                      seed: int) -> tuple[ImageDataset, ImageDataset]:
-    """The labelled training split and the test split, optionally limited to fixed random subsets."""
-    train_split = load_dataset(dataset, "train", data_dir, download)
-    test_split = load_dataset(dataset, "test", data_dir, download)
+def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> tuple[ImageDataset, ImageDataset]:
+    """(labelled images to fit on, images to score): the training split less the validation images, and the
+    test split (``eval.split=test``) or the validation images (``eval.split=val``); either optionally limited to a
+    fixed random subset (``eval.train_limit``, ``eval.test_limit``)."""
+    splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
+                             with_test=eval_config.split == "test")
+    fit = splits.fit
+    if eval_config.split == "val":
+        if splits.val is None:
+            raise ConfigError(f"eval.split=val needs a validation split, and data.val_size is 0 for {data.dataset}; "
+                              "set data.val_size=N")
+        scored = splits.val
+    else:
+        scored = splits.test
     if eval_config.train_limit is not None:
-        train_split = train_split.random_subset(eval_config.train_limit, seed)
+        fit = fit.random_subset(eval_config.train_limit, seed)
     if eval_config.test_limit is not None:
-        test_split = test_split.random_subset(eval_config.test_limit, seed)
-    return train_split, test_split
+        scored = scored.random_subset(eval_config.test_limit, seed)
+    return fit, scored
 
 
-def evaluate_method(method: Method, config: RunConfig, device: torch.device, progress: bool = True
-                    ) -> dict[str, Any]:
-    train_split, test_split = evaluation_splits(config.data.dataset, config.data.data_dir, config.data.download,
-                                                config.eval, config.train.seed)
+def split_description(data: DataConfig, eval_config: EvalConfig, fit: ImageDataset, scored: ImageDataset
+                      ) -> dict[str, Any]:
+    """What eval.json says about where its numbers come from."""
+    val_size = resolve_val_size(data.dataset, data.val_size)
+    fitted_on = f"train less the {val_size} validation images" if val_size else "train"
+    return {"scored_on": eval_config.split, "scored_images": len(scored), "fitted_on": fitted_on,
+            "fitted_images": len(fit), "val_size": val_size, "val_seed": data.val_seed}
+
+
+def evaluate_method(method: Method, config: RunConfig, device: torch.device, progress: bool = True,
+                    precision: str | None = None) -> dict[str, Any]:
+    """Every protocol on ``method``'s frozen features; extracted at the run's ``precision`` (resolved again when
+    not given) unless ``eval.precision=fp32``."""
+    train_split, test_split = evaluation_splits(config.data, config.eval, config.train.seed)
+    if precision is None:
+        precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
+    bf16 = config.eval.precision == "train" and precision == "bf16"
     method.eval()
     try:
         result = evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
-                                    progress)
+                                    progress, bf16)
+        result["split"] = split_description(config.data, config.eval, train_split, test_split)
         if isinstance(method, AutoencoderBase):
             result["reconstruction"] = reconstruction_error(method, test_split, device, config.eval.extract_batch_size)
         return result
@@ -235,17 +294,18 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:
     return method.to(device).eval()
 
 
-def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Evaluate a trained run on its dataset's test split and write ``eval.json``."""
+def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+    """Evaluate a trained run on its ``eval.split`` (or the one in ``overrides``); writes ``eval.json``, or
+    ``eval-<split>.json`` when the split is not the run's own. Returns the evaluation and the file written."""
     run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
-    if overrides:
-        config = config.replace(overrides)
+    trained = read_run_config(run_dir)
+    config = trained.replace(overrides) if overrides else trained
     device = _setup(config)
     method = load(run_dir, device)
     evaluation = evaluate_method(method, config, device)
-    write_json(run_dir / "eval.json", evaluation)
-    return evaluation
+    name = "eval.json" if config.eval.split == trained.eval.split else f"eval-{config.eval.split}.json"
+    write_json(run_dir / name, evaluation)
+    return evaluation, run_dir / name
 
 
 class RawPixels(nn.Module):
@@ -257,11 +317,16 @@ class RawPixels(nn.Module):
 
 def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str | Path | None = None,
              data_dir: str | None = None, seed: int = 0, eval_config: EvalConfig | None = None,
-             download: bool = True) -> dict[str, dict[str, Any]]:
-    """Raw pixels and a random-init ``backbone`` under the same protocols; writes ``<out>/<name>/eval.json``."""
+             download: bool = True, data: DataConfig | None = None) -> dict[str, dict[str, Any]]:
+    """Raw pixels and a random-init ``backbone`` under the same protocols; writes ``<out>/<name>/eval.json``.
+
+    ``data`` (its validation split) defaults to ``dataset``/``data_dir`` with the dataset's own validation split."""
     eval_config = eval_config or EvalConfig()
+    data = data or DataConfig(dataset=dataset, data_dir=data_dir, download=download)
+    dataset = data.dataset
     device = resolve_device("auto")
-    train_split, test_split = evaluation_splits(dataset, data_dir, download, eval_config, seed)
+    bf16 = eval_config.precision == "train" and resolve_precision("auto", device, cache_root() / "precision.json") == "bf16"
+    train_split, test_split = evaluation_splits(data, eval_config, seed)
     torch.manual_seed(seed)
     encoders: dict[str, nn.Module] = {
         "raw-pixels": RawPixels(),
@@ -271,7 +336,8 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     for name, encoder in encoders.items():
         encoder = encoder.to(device).eval()
         tic = time.perf_counter()
-        result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed)
+        result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed, bf16=bf16)
+        result["split"] = split_description(data, eval_config, train_split, test_split)
         result["baseline"] = {"name": name, "dataset": dataset, "backbone": backbone if name != "raw-pixels" else None,
                               "seconds": round(time.perf_counter() - tic, 2),
                               "eval": dataclasses.asdict(eval_config)}

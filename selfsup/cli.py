@@ -178,6 +178,9 @@ def train(method: str, out, resume, no_eval, neighbors, **options) -> None:  # t
 
 
 def _print_eval(evaluation: dict[str, Any]) -> None:
+    split = evaluation.get("split")
+    if split:
+        click.echo(f"[{split['scored_on']}: {split['scored_images']} images] ", nl=False)
     click.echo(f"linear probe accuracy {evaluation['linear_probe']['accuracy']:.4f} | "
                f"kNN (k={evaluation['knn']['k']}) accuracy {evaluation['knn']['accuracy']:.4f} | "
                f"k-means NMI {evaluation['kmeans']['nmi']:.4f} ARI {evaluation['kmeans']['ari']:.4f} "
@@ -188,14 +191,20 @@ def _print_eval(evaluation: dict[str, Any]) -> None:
 
 @cli.command(name="eval")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--split", type=click.Choice(["test", "val"]), default=None,
+              help="Score on the test split (final figures) or the validation split (tuning). Default: the run's "
+                   "eval.split. Another split than the run's is written to eval-<split>.json.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Evaluation fields, e.g. eval.knn_k=200.")
-def eval_command(run_dir: str, sets: tuple[str, ...]) -> None:
-    """Evaluate a trained run on the test split; writes RUN_DIR/eval.json."""
+def eval_command(run_dir: str, split: str | None, sets: tuple[str, ...]) -> None:
+    """Evaluate a trained run (on its eval.split, test by default); writes RUN_DIR/eval.json."""
     from selfsup import api
 
-    evaluation = _run_guarded(api.evaluate_run, run_dir, parse_sets(sets))
+    overrides = parse_sets(sets)
+    if split is not None:
+        overrides["eval.split"] = split
+    evaluation, path = _run_guarded(api.evaluate_run, run_dir, overrides)
     _print_eval(evaluation)
-    click.echo(f"wrote {Path(run_dir) / 'eval.json'}")
+    click.echo(f"wrote {path}")
 
 
 @cli.command()
@@ -204,20 +213,24 @@ def eval_command(run_dir: str, sets: tuple[str, ...]) -> None:
 @click.option("--backbone", default="conv6", show_default=True, help="The random-init encoder to measure.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", default="runs/baseline", show_default=True, type=click.Path(file_okay=False))
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Evaluation fields, e.g. eval.probe_epochs=50.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Evaluation fields, e.g. eval.probe_epochs=50 or eval.split=val; data.val_size / data.val_seed.")
 def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: str, sets: tuple[str, ...]) -> None:
     """Raw pixels and a random-init encoder under the same protocols: the reference for every result."""
     from selfsup import api
     from selfsup.backbones import BACKBONES
-    from selfsup.config import EvalConfig, build_dataclass
+    from selfsup.config import DataConfig, EvalConfig, build_dataclass
     from selfsup.data import DATASETS
 
     def run() -> dict[str, Any]:
         DATASETS.get(dataset)
         BACKBONES.get(backbone)
-        fields = {key.removeprefix("eval."): value for key, value in parse_sets(sets).items()}
+        pairs = parse_sets(sets)
+        data_fields = {key.removeprefix("data."): value for key, value in pairs.items() if key.startswith("data.")}
+        fields = {key.removeprefix("eval."): value for key, value in pairs.items() if not key.startswith("data.")}
         eval_config = build_dataclass(EvalConfig, fields, "eval")
-        return api.baseline(dataset, backbone, out, data_dir, seed, eval_config)
+        data = build_dataclass(DataConfig, {"dataset": dataset, "data_dir": data_dir, **data_fields}, "data")
+        return api.baseline(dataset, backbone, out, data_dir, seed, eval_config, data=data)
 
     results = _run_guarded(run)
     for name, evaluation in results.items():
@@ -228,7 +241,7 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
 
 @cli.command()
 @click.argument("what", type=click.Choice(["speed", "eval", "sweep", "stream", "accuracy", "all"]), default="all")
-@click.option("--budget", type=click.Choice(["quick", "standard"]), default="standard", show_default=True,
+@click.option("--budget", type=click.Choice(["quick", "standard", "long"]), default="standard", show_default=True,
               help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
 @click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--methods", default="all", show_default=True,
@@ -259,6 +272,8 @@ def bench(what: str, budget: str, out: str, methods: str, existing_only: bool, m
 def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  # type: ignore[no-untyped-def]
     """Train METHODS (comma-separated) over a grid; rerunning skips finished cells and resumes the unfinished one.
 
+    Cells are scored on the validation split (eval.split=val) unless --set eval.split=test says otherwise.
+
     \b
     selfsup sweep parallel-dae --grid alpha=1e-5,1e-3,1e-1,10 --out sweeps/alpha
     selfsup sweep byol,simsiam --grid seed=0,1,2 --epochs 5 --out sweeps/noncontrastive
@@ -267,7 +282,9 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
     from selfsup.experiments import sweep as sweeps
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    base = config_from_options(names[0] if names else "simclr", options)
+    # a sweep tunes: its cells score on the validation split unless told otherwise (the test split is for the
+    # final figure: `selfsup eval RUN --split test` on the chosen cell)
+    base = config_from_options(names[0] if names else "simclr", options, {"eval.split": "val"})
     grid = _run_guarded(sweeps.parse_grid, grids)
     cells = _run_guarded(sweeps.plan, names, grid, base)
     folder = Path(out)
@@ -384,6 +401,22 @@ def neighbors(run_dir: str, metric: str, k: int, out: str | None, sets: tuple[st
     click.echo(f"{result['size']} images of {result['dataset']}, {metric} neighbours in the {result['method']} "
                f"representation: {precision}")
     click.echo(f"wrote {result['path']}")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--baseline", "baseline_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="A `selfsup baseline --out` folder (raw-pixels/ and random-init/ inside).")
+def compare(runs: tuple[str, ...], baseline_dir: str) -> None:
+    """Each run's probe, kNN and k-means NMI beside the baselines, with the margins in points."""
+    from selfsup.experiments.compare import format_table, margins, read_evaluation
+
+    def table() -> str:
+        evaluations = {Path(run).name: read_evaluation(Path(run)) for run in runs}
+        baselines = {name: read_evaluation(Path(baseline_dir) / name) for name in ("random-init", "raw-pixels")}
+        return format_table(*margins(evaluations, baselines))
+
+    click.echo(_run_guarded(table))
 
 
 @cli.command(name="keys")

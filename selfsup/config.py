@@ -35,9 +35,12 @@ class DataConfig:
     download: bool = True  # fetch missing files from the official source (verified by checksum)
     stream: bool = False  # image-folder: decode batches from disk each step instead of loading the folder
     workers: int = 0  # stream: DataLoader processes decoding batches (0: decode in the training process)
+    val_size: int | None = None  # images held out of the training split for validation; None: the dataset's default
+    val_seed: int = 0  # draws the validation split; fixed apart from train.seed so every run shares one split
 
     def __post_init__(self) -> None:
         _check(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
+        _check(self.val_size is None or self.val_size >= 0, f"data.val_size must be >= 0, got {self.val_size}")
         _check(not self.stream or (self.limit is None and self.classes is None),
                "data.stream reads the whole folder: data.limit and data.classes need the in-memory path")
         _check(self.limit is None or self.limit >= 2, f"data.limit must be at least 2, got {self.limit}")
@@ -126,6 +129,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
+    split: str = "test"  # where accuracy is scored: test (the final figure) or val (tuning; data.val_size images)
     knn_k: int = 20  # neighbours in the weighted kNN vote
     knn_temperature: float = 0.07  # weight exp(cos / T) per neighbour (Wu et al. 2018)
     probe_epochs: int = 30  # linear probe epochs on cached features (memory-bound: ~0.5 s each at 60k x 4608)
@@ -134,10 +138,13 @@ class EvalConfig:
     kmeans_restarts: int = 3
     max_feature_dim: int = 256  # kNN and k-means use the top-256 singular subspace of wider features; 0: exact
     extract_batch_size: int = 1024  # feature extraction batch
+    precision: str = "train"  # feature extraction: train (the run's own precision, bf16 where it measured faster) or fp32
     train_limit: int | None = None  # evaluate on a fixed random subset of the training split (quick checks)
     test_limit: int | None = None  # likewise for the test split
 
     def __post_init__(self) -> None:
+        _check(self.split in ("test", "val"), f"eval.split must be test or val, got {self.split!r}")
+        _check(self.precision in ("train", "fp32"), f"eval.precision must be train or fp32, got {self.precision!r}")
         _check(self.train_limit is None or self.train_limit >= 10, "eval.train_limit must be >= 10")
         _check(self.test_limit is None or self.test_limit >= 10, "eval.test_limit must be >= 10")
         _check(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")
@@ -149,12 +156,28 @@ class EvalConfig:
         _check(self.max_feature_dim >= 0, "eval.max_feature_dim must be >= 0 (0 keeps every dimension)")
 
 
+@dataclass(frozen=True)
+class MonitorConfig:
+    """The online monitor: kNN accuracy of the current encoder on validation images while training."""
+
+    enabled: bool = True  # needs a validation split (data.val_size > 0) and labels
+    every: int = 0  # steps between measurements; 0: at each epoch end only (always also before the first step)
+    bank: int = 5000  # labelled training images (never validation ones) the kNN votes with; a fixed subset
+    queries: int = 2000  # validation images scored; a fixed subset
+
+    def __post_init__(self) -> None:
+        _check(self.every >= 0, f"monitor.every must be >= 0 (0: at epoch ends), got {self.every}")
+        _check(self.bank >= 10, f"monitor.bank must be >= 10, got {self.bank}")
+        _check(self.queries >= 10, f"monitor.queries must be >= 10, got {self.queries}")
+
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "augment": AugmentConfig,
     "optim": OptimConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
+    "monitor": MonitorConfig,
 }
 
 
@@ -170,6 +193,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def __post_init__(self) -> None:
         from selfsup.methods import get_method  # late: methods import config

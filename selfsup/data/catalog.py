@@ -59,6 +59,7 @@ class DatasetSpec:
     needs_files: bool = True
     debian_package: str | None = None
     classes: list[str] = field(default_factory=list)
+    val_size: int = 0  # images held out of `train` as the default validation split (0: none)
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -88,7 +89,7 @@ def _first_existing(folder: Path, stem: str) -> Path:
 
 _FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _register(DatasetSpec(
-    name="fashion-mnist", channels=1, image_size=28, num_classes=10, read=_idx_reader(FASHION_CLASSES),
+    name="fashion-mnist", val_size=5000, channels=1, image_size=28, num_classes=10, read=_idx_reader(FASHION_CLASSES),
     marker="t10k-labels-idx1-ubyte*", debian_package="dataset-fashion-mnist", classes=FASHION_CLASSES,
     downloads=(
         Download(_FASHION_URL + "train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "train-images-idx3-ubyte.gz"),
@@ -101,7 +102,7 @@ _register(DatasetSpec(
 _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _MNIST_CLASSES = [str(i) for i in range(10)]
 _register(DatasetSpec(
-    name="mnist", channels=1, image_size=28, num_classes=10, read=_idx_reader(_MNIST_CLASSES),
+    name="mnist", val_size=5000, channels=1, image_size=28, num_classes=10, read=_idx_reader(_MNIST_CLASSES),
     marker="t10k-labels-idx1-ubyte*", classes=_MNIST_CLASSES,
     downloads=(
         Download(_MNIST_URL + "train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "train-images-idx3-ubyte.gz"),
@@ -124,7 +125,7 @@ def _cifar_reader(subdir: str, train_files: list[str], test_files: list[str], la
 
 
 _register(DatasetSpec(
-    name="cifar10", channels=3, image_size=32, num_classes=10, classes=CIFAR10_CLASSES,
+    name="cifar10", val_size=5000, channels=3, image_size=32, num_classes=10, classes=CIFAR10_CLASSES,
     read=_cifar_reader("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels",
                        CIFAR10_CLASSES),
     marker="*test_batch",
@@ -133,7 +134,7 @@ _register(DatasetSpec(
 ))
 _CIFAR100_CLASSES = [str(i) for i in range(100)]
 _register(DatasetSpec(
-    name="cifar100", channels=3, image_size=32, num_classes=100, classes=_CIFAR100_CLASSES,
+    name="cifar100", val_size=5000, channels=3, image_size=32, num_classes=100, classes=_CIFAR100_CLASSES,
     read=_cifar_reader("cifar-100-python", ["train"], ["test"], "fine_labels", _CIFAR100_CLASSES),
     marker="*test",
     downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
@@ -188,7 +189,7 @@ def _read_digits(folder: Path, split: str) -> ImageDataset:
 
 
 _register(DatasetSpec(
-    name="digits", channels=1, image_size=8, num_classes=10, read=_read_digits, marker="", needs_files=False,
+    name="digits", val_size=300, channels=1, image_size=8, num_classes=10, read=_read_digits, marker="", needs_files=False,
     classes=[str(i) for i in range(10)],
 ))
 
@@ -230,7 +231,7 @@ def make_synthetic(n: int, seed: int, size: int = 16, channels: int = 3, num_cla
 
 
 _register(DatasetSpec(
-    name="synthetic", channels=3, image_size=16, num_classes=10, marker="", needs_files=False,
+    name="synthetic", val_size=400, channels=3, image_size=16, num_classes=10, marker="", needs_files=False,
     read=lambda folder, split: make_synthetic(2000 if split == "train" else 500, seed=0 if split == "train" else 1),
     classes=[f"class{i}" for i in range(10)],
 ))

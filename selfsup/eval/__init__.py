@@ -50,21 +50,31 @@ def evaluate_features(train: torch.Tensor, train_labels: torch.Tensor, test: tor
     }
 
 
+def projected_knn(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
+                  config: EvalConfig, seed: int = 0) -> dict[str, float]:
+    """kNN accuracy as the evaluation measures it: on the top-``max_feature_dim`` singular subspace of wider
+    features (the online monitor calls this too, so its figure is the offline kNN on the same images)."""
+    train_small, test_small = project_top_subspace(train, test, config.max_feature_dim, seed)
+    return knn_accuracy(train_small, train_labels, test_small, test_labels, config.knn_k, config.knn_temperature)
+
+
 def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: ImageDataset, test: ImageDataset,
-                       config: EvalConfig, device: torch.device, seed: int = 0, progress: bool = True
-                       ) -> dict[str, Any]:
-    """Extract features of both splits once with ``embed``, then run every protocol."""
+                       config: EvalConfig, device: torch.device, seed: int = 0, progress: bool = True,
+                       bf16: bool = False) -> dict[str, Any]:
+    """Extract features of both splits once with ``embed`` (under bf16 autocast when ``bf16``), then run every
+    protocol on them in fp32."""
     tic = time.perf_counter()
-    train_features = extract_features(embed, train, device, config.extract_batch_size, progress)
-    test_features = extract_features(embed, test, device, config.extract_batch_size, progress)
+    train_features = extract_features(embed, train, device, config.extract_batch_size, progress, bf16)
+    test_features = extract_features(embed, test, device, config.extract_batch_size, progress, bf16)
     extraction = time.perf_counter() - tic
     result = evaluate_features(train_features, train.labels.cpu(), test_features, test.labels.cpu(), config, seed,
                                progress)
     result["seconds"]["features"] = round(extraction, 2)
+    result["features"]["extraction_precision"] = "bf16" if bf16 else "fp32"
     return result
 
 
 __all__ = [
     "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "fit_linear_probe", "kmeans_scores",
-    "knn_accuracy", "knn_predict", "linear_probe", "project_top_subspace",
+    "knn_accuracy", "knn_predict", "linear_probe", "project_top_subspace", "projected_knn",
 ]

@@ -143,8 +143,7 @@ def finetune_run(run_dir: str | Path, fraction: float, config: FinetuneConfig | 
     device = _setup(run_config)
     seed = run_config.train.seed
     method = load(run_dir, device)
-    train_split, test_split = evaluation_splits(run_config.data.dataset, run_config.data.data_dir,
-                                                run_config.data.download, run_config.eval, seed)
+    train_split, test_split = evaluation_splits(run_config.data, run_config.eval, seed)
     labelled = label_subset(train_split, fraction, seed)
     num_classes = int(max(train_split.labels.max(), test_split.labels.max())) + 1
     probe, pretrained = probe_then_finetune(copy.deepcopy(method.backbone), labelled, test_split, num_classes, config,

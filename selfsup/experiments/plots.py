@@ -38,6 +38,31 @@ def plot_loss(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Pat
     return save_figure(figure, path)
 
 
+def plot_monitor(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """The online monitor: validation kNN accuracy against training time, beside the random-init level (the
+    first measurement, before any step) and the raw-pixel level on the same images. None without a monitor."""
+    points = [m for m in metrics if "monitor_knn" in m]
+    levels = next((m for m in metrics if "monitor_raw_pixels_knn" in m), None)
+    if not points:
+        return None
+    seconds = [m["train_seconds"] for m in points]
+    accuracy = [m["monitor_knn"] for m in points]
+    figure, axis = plt.subplots(figsize=(7, 4), dpi=110)
+    axis.plot(seconds, accuracy, "o-", label="this run (validation kNN)")
+    if points[0]["step"] == 0:
+        axis.axhline(accuracy[0], color="tab:red", linestyle="--", label=f"random init {accuracy[0]:.3f}")
+    if levels is not None:
+        raw = levels["monitor_raw_pixels_knn"]
+        axis.axhline(raw, color="tab:gray", linestyle=":", label=f"raw pixels {raw:.3f}")
+    axis.set_xlabel("training time (s)")
+    axis.set_ylabel("kNN accuracy (validation)")
+    seen = points[-1].get("images_seen", 0)
+    axis.set_title(f"{title or 'online monitor'}: {seen:,} images seen")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    return save_figure(figure, path)
+
+
 def plot_image_rows(rows: list[tuple[str, Any]], path: Path, title: str = "") -> Path:
     """A grid of images: one labelled row per (label, (N, C, H, W) tensor in [0, 1]), N columns."""
     columns = max(images.shape[0] for _, images in rows)

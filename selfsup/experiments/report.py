@@ -53,6 +53,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float | None = None
     error: str | None = None
+    split: str = ""  # where eval.json's numbers were scored: test or val
 
 
 def _dig(mapping: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -83,6 +84,7 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
             if isinstance(value, (int, float)):
                 record.metrics[column] = float(value)
         record.seconds = _dig(evaluation, ("training", "seconds"))
+        record.split = _dig(evaluation, ("split", "scored_on")) or "test"  # files from before the split say nothing
     if (run_dir / "finetune.json").exists():
         for fraction, result in sorted(json.loads((run_dir / "finetune.json").read_text()).items()):
             record.metrics[f"finetune@{fraction}"] = result["pretrained"]["accuracy"]
@@ -268,8 +270,7 @@ def embedding_map(run_dir: Path, kind: str = "tsne", points: int = 1000, seed: i
 
     config = read_run_config(run_dir)
     method = load(run_dir)
-    _, test = evaluation_splits(config.data.dataset, config.data.data_dir, config.data.download, config.eval,
-                                config.train.seed)
+    _, test = evaluation_splits(config.data, config.eval, config.train.seed)
     if len(test) > points:
         test = test.random_subset(points, seed)
     features = extract_features(method.embed, test, torch.device("cpu"), 512, progress=False).numpy()
@@ -347,9 +348,9 @@ def build_report(folder: str | Path, embedding: str | None = "tsne", map_points:
     csv_path = folder / "results.csv"
     with csv_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "method", "status", *keys, *columns, "training_seconds", "error"])
+        writer.writerow(["run", "method", "status", "split", *keys, *columns, "training_seconds", "error"])
         for r in records:
-            writer.writerow([r.name, r.method, r.status, *(_format(r.config.get(k)) for k in keys),
+            writer.writerow([r.name, r.method, r.status, r.split, *(_format(r.config.get(k)) for k in keys),
                              *(r.metrics.get(c, "") for c in columns), "" if r.seconds is None else r.seconds,
                              r.error or ""])
     outputs["csv"] = csv_path
@@ -374,14 +375,16 @@ def build_report(folder: str | Path, embedding: str | None = "tsne", map_points:
     group_header = ["method", *(_short(k) for k in keys if k != SEED_KEY), "runs", *columns]
     group_rows = [[g.method, *(_format(g.values[k]) for k in keys if k != SEED_KEY), str(len(g.runs)),
                    *(_cell(g.stats(c)) for c in columns)] for g in groups]
-    run_header = ["run", "method", "status", *(_short(k) for k in keys), *columns, "training s"]
-    run_rows = [[r.name, r.method, r.status + (f" ({r.error})" if r.error else ""),
+    run_header = ["run", "method", "status", "split", *(_short(k) for k in keys), *columns, "training s"]
+    run_rows = [[r.name, r.method, r.status + (f" ({r.error})" if r.error else ""), r.split,
                  *(_format(r.config.get(k)) for k in keys), *(f"{r.metrics[c]:.4f}" if c in r.metrics else ""
                                                             for c in columns),
                  "" if r.seconds is None else f"{r.seconds:.0f}"] for r in records]
     title = f"selfsup report: {folder.name}"
     summary = (f"{len(records)} runs ({sum(r.status == 'done' for r in records)} done, "
-               f"{sum(r.status == 'failed' for r in records)} failed); varied: {', '.join(keys) or 'nothing'}")
+               f"{sum(r.status == 'failed' for r in records)} failed); varied: {', '.join(keys) or 'nothing'}; "
+               f"scored on: {', '.join(sorted({r.split for r in records if r.split})) or 'nothing yet'} "
+               "(val: the validation split held out of train, for choices; test: final figures)")
 
     md = [f"# {title}", "", summary, ""]
     if seeds:

@@ -96,16 +96,18 @@ def _cached_choice(cache: Path | None, key: str, measure) -> str:  # type: ignor
     return choice
 
 
-def resolve_channels_last(setting: str, device: torch.device, cache: Path | None = None) -> bool:
+def resolve_channels_last(setting: str, device: torch.device, cache: Path | None = None, bf16: bool = False) -> bool:
     """Whether to train in the channels-last memory format: ``on``, ``off``, or ``auto``, which keeps it only
-    where a probe conv step measured at least 1.1x faster with it on this device (once, cached)."""
+    where a probe conv step at the run's precision (``bf16``) measured at least 1.1x faster with it on this
+    device (once per device and precision, cached)."""
     if setting != "auto":
         return setting == "on"
-    key = f"channels_last|{device_name(device)}|{torch.__version__}|{torch.get_num_threads()}"
+    key = (f"channels_last|{device_name(device)}|{torch.__version__}|{torch.get_num_threads()}"
+           f"|{'bf16' if bf16 else 'fp32'}")
 
     def measure() -> str:
-        contiguous = _probe_step_time(device, bf16=False)
-        last = _probe_step_time(device, bf16=False, channels_last=True)
+        contiguous = _probe_step_time(device, bf16=bf16)
+        last = _probe_step_time(device, bf16=bf16, channels_last=True)
         choice = "on" if last * 1.1 < contiguous else "off"
         log.info("channels-last auto: NCHW %.1f ms, NHWC %.1f ms per probe step -> %s", contiguous * 1e3,
                  last * 1e3, choice)
@@ -136,7 +138,9 @@ def resolve_precision(precision: str, device: torch.device, cache: Path | None =
     def probe(bf16: bool) -> float:
         return _probe_step_time(device, bf16=bf16)
 
-    timer, key = probe, f"{cpu_model()}|{torch.__version__}|{torch.get_num_threads()}"  # a CPU: the probe answers
+    # a CPU: the probe answers, once per model and instruction set (one model name can cover CPUs with and
+    # without native bf16)
+    timer, key = probe, f"{device_name(device)}|{torch.__version__}|{torch.get_num_threads()}"
     if device.type == "cuda":
         timer = step_time or probe
         key = f"{device_name(device)}|{torch.__version__}|{workload if step_time else 'probe'}"

@@ -56,8 +56,10 @@ class TrainResult:
 class Trainer:
     def __init__(self, method: Method, source: BatchSource, config: RunConfig, device: torch.device,
                  precision: str = "fp32", run_dir: Path | None = None, progress: bool = True,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, monitor: Any = None) -> None:
         self.channels_last = channels_last
+        # the online monitor (selfsup.eval.monitor.OnlineMonitor or anything with measure(method) and levels())
+        self.monitor = monitor if distributed.rank() == 0 else None
         self.method = method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0  # only rank 0 writes logs and checkpoints
@@ -91,6 +93,7 @@ class Trainer:
         self.seconds = 0.0
         self.last_loss = math.nan  # the latest step's loss, kept in checkpoints
         self._stop_signal: int | None = None
+        self._status: dict[str, str] = {}  # the progress bar's postfix
 
     # -- checkpoints ---------------------------------------------------------------------
     @property
@@ -188,6 +191,21 @@ class Trainer:
             stop = bool(flag.item())
         return stop
 
+    def _monitor(self, epoch: int, bar: Any) -> float:
+        """One online-monitor measurement, logged with the training time and images seen so far; returns the
+        seconds it took (the caller keeps them out of the training time)."""
+        if self.monitor is None:
+            return 0.0
+        tic = time.perf_counter()
+        if self.step == 0:
+            self._log({"step": 0, "epoch": 0, **self.monitor.levels()})
+        measured = self.monitor.measure(self.method)
+        self._log({"step": self.step, "epoch": epoch, "train_seconds": round(self.seconds, 2),
+                   "images_seen": self.step * self.config.train.batch_size, **measured})
+        self._status["val_knn"] = f"{measured['monitor_knn']:.3f}"
+        bar.set_postfix(self._status, refresh=False)
+        return time.perf_counter() - tic
+
     # -- the loop ------------------------------------------------------------------------
     def fit(self) -> TrainResult:
         config = self.config.train
@@ -198,6 +216,10 @@ class Trainer:
         images_per_second = 0.0
         epoch_losses: list[float] = []
         collapse_warned = False
+        last_monitored = -1
+        if self.step == 0:  # the random-init level of this encoder
+            self._monitor(0, bar)
+            last_monitored = 0
         with self._catch_stop_signals():
             while self.step < self.total_steps:
                 epoch, start_in_epoch = divmod(self.step, self.steps_per_epoch)
@@ -247,10 +269,17 @@ class Trainer:
                         record = {"step": self.step, "epoch": epoch + 1, "loss": self.last_loss, "lr": lr,
                                   "images_per_s": round(images_per_second, 1), **output.logs}
                         self._log(record)
-                        status = {"loss": f"{self.last_loss:.4f}", "img_s": f"{images_per_second:.0f}"}
+                        self._status.update(loss=f"{self.last_loss:.4f}", img_s=f"{images_per_second:.0f}")
                         if output.logs.get("collapsed"):
-                            status["COLLAPSED"] = f"std {output.logs.get('embedding_std', 0):.3f}"
-                        bar.set_postfix(status, refresh=False)
+                            self._status["COLLAPSED"] = f"std {output.logs.get('embedding_std', 0):.3f}"
+                        bar.set_postfix(self._status, refresh=False)
+                    if self.monitor is not None and self.monitor.config.every and self.step % self.monitor.config.every == 0:
+                        elapsed = time.perf_counter() - tic
+                        self.seconds += elapsed
+                        self._monitor(epoch + 1, bar)
+                        self.seconds -= elapsed  # the epoch's tic still counts it; the monitor's time is left out
+                        tic = time.perf_counter() - elapsed
+                        last_monitored = self.step
                     if self._should_stop():
                         self.seconds += time.perf_counter() - tic
                         self.save()
@@ -268,6 +297,9 @@ class Trainer:
                     self._log({"step": self.step, "epoch": epoch + 1, "epoch_loss": sum(epoch_losses) / len(epoch_losses),
                                "seconds": round(self.seconds, 2)})
                 epoch_losses = []
+                if self.step != last_monitored:
+                    self._monitor(epoch + 1, bar)
+                    last_monitored = self.step
                 self.save(finished=self.step >= self.total_steps)
         bar.close()
         self.method.after_training()

@@ -1,0 +1,50 @@
+"""Margins of trained runs over the baselines: what `selfsup compare` prints and the demo ends with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from selfsup.experiments.rundir import RunDirectoryError
+
+# (label, path in eval.json)
+PROTOCOLS: list[tuple[str, tuple[str, str]]] = [
+    ("linear probe", ("linear_probe", "accuracy")),
+    ("kNN", ("knn", "accuracy")),
+    ("k-means NMI", ("kmeans", "nmi")),
+]
+
+
+def read_evaluation(path: Path) -> dict[str, Any]:
+    """``eval.json`` of a run directory (or the file itself)."""
+    file = path / "eval.json" if path.is_dir() else path
+    if not file.exists():
+        raise RunDirectoryError(f"{path} has no eval.json: train it (or `selfsup eval` it) first")
+    try:
+        return json.loads(file.read_text())
+    except ValueError as error:
+        raise RunDirectoryError(f"{file} is not valid JSON: {error}") from None
+
+
+def margins(runs: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """A table: one row per run and baseline with each protocol's figure, and each run's margin (in points)
+    over every baseline. Refuses to compare figures scored on different splits."""
+    splits = {name: (e.get("split") or {}).get("scored_on", "test") for name, e in {**runs, **baselines}.items()}
+    if len(set(splits.values())) > 1:
+        raise RunDirectoryError(f"these figures were scored on different splits ({splits}); compare like with like")
+    header = ["representation", *(label for label, _ in PROTOCOLS)]
+    rows = []
+    for name, evaluation in {**runs, **baselines}.items():
+        rows.append([name, *(f"{evaluation[a][b]:.4f}" for _, (a, b) in PROTOCOLS)])
+    for name, evaluation in runs.items():
+        for base_name, base in baselines.items():
+            rows.append([f"{name} - {base_name}",
+                         *(f"{100 * (evaluation[a][b] - base[a][b]):+.1f} pts" for _, (a, b) in PROTOCOLS)])
+    return header, rows
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows]]
+    return "\n".join(lines)
