@@ -24,7 +24,7 @@ from selfsup.train.device import _probe_step_time, cpu_model, device_name, resol
 BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {"limit": 2000, "epochs": 2, "speed_steps": 4, "eval_train": 10000},
     "standard": {"limit": None, "epochs": 4, "speed_steps": 12, "eval_train": None},
-    "long": {"limit": None, "epochs": 40, "speed_steps": 12, "eval_train": None},
+    "long": {"limit": None, "epochs": 20, "speed_steps": 12, "eval_train": None},
 }
 
 
@@ -34,8 +34,8 @@ def budget_tag(budget: dict[str, Any]) -> str:
 
 
 def _simclr_config(budget: dict[str, Any]) -> RunConfig:
-    return RunConfig().replace({"method": "simclr", "backbone": "conv6", "dataset": "fashion-mnist",
-                                "limit": budget["limit"], "epochs": budget["epochs"], "train.batch_size": 256})
+    return RunConfig.for_method("simclr", overrides={"backbone": "conv6", "dataset": "fashion-mnist",
+                                                    "limit": budget["limit"], "epochs": budget["epochs"]})
 
 
 def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
@@ -218,15 +218,11 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
     return results
 
 
-# Methods whose seed needs another encoder than Conv6 under the accuracy benchmark.
-BENCH_BACKBONES = {"rae": "mlp"}
-
-
 def method_config(method: str, budget: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
-    """The benchmark configuration of ``method``: its defaults, Conv6 (or its seed's encoder), the budget."""
-    return RunConfig().replace({"method": method, "backbone": BENCH_BACKBONES.get(method, "conv6"),
-                                "dataset": "fashion-mnist", "limit": budget["limit"], "epochs": budget["epochs"],
-                                "train.batch_size": 256, **(extra or {})})
+    """The benchmark configuration of ``method``: its tuned recipe (Conv6 unless the recipe names another
+    encoder), the budget."""
+    return RunConfig.for_method(method, overrides={"dataset": "fashion-mnist", "limit": budget["limit"],
+                                                   "epochs": budget["epochs"], **(extra or {})})
 
 
 def _vae_neighbors(budget: dict[str, Any], out: Path) -> Path:
@@ -270,7 +266,7 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
     rows: dict[str, Any] = {}
     for method in methods:
         METHODS.get(method)
-        backbone = BENCH_BACKBONES.get(method, "conv6")
+        backbone = METHODS.get(method).recipe.get("backbone", "conv6")
         run_dir = out / "runs" / f"{method}{'' if backbone == 'conv6' else '-' + backbone}-{budget_tag(budget)}"
         if (run_dir / "eval.json").exists():
             evaluation = json.loads((run_dir / "eval.json").read_text())
@@ -344,7 +340,7 @@ def render(results: dict[str, Any]) -> str:
              f"{results['date']}", ""]
     if results.get("speed"):
         s = results["speed"]
-        lines += ["| SimCLR + Conv6, Fashion-MNIST, batch 256 | value |", "|---|---|",
+        lines += [f"| SimCLR + Conv6, Fashion-MNIST, batch {s['batch_size']} | value |", "|---|---|",
                   f"| training throughput (data + augmentation + model) | {s['train_images_per_s']} images/s |",
                   f"| model forward + backward alone, same views | {s['model_only_images_per_s']} images/s |",
                   f"| epoch time / model-only time | {s['epoch_time_ratio_to_model']}x |",

@@ -99,12 +99,19 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-def build_config(method: str, config_file: str | None, options: dict[str, Any], sets: dict[str, str]) -> RunConfig:
-    """Defaults, then the config file, then explicit options, then ``--set`` (later wins)."""
-    base = RunConfig.from_yaml(config_file) if config_file else RunConfig()
+def build_config(method: str, config_file: str | None, options: dict[str, Any], sets: dict[str, str],
+                 recipe: str | None = None) -> RunConfig:
+    """The method's defaults under ``recipe`` (tuned unless told; a config file is complete and replaces them),
+    then explicit options, then ``--set`` (later wins)."""
     overrides: dict[str, Any] = {"method": method}
     overrides.update({key: value for key, value in options.items() if value is not None})
     overrides.update(sets)
+    if not config_file:  # in one step: a method's required inputs (nn-byol's neighbours) come with the overrides
+        return RunConfig.for_method(method, recipe or "tuned", overrides)
+    base = RunConfig.from_yaml(config_file)
+    if recipe is not None and recipe != base.recipe:
+        raise ConfigError(f"--recipe {recipe} and --config {config_file} (recipe {base.recipe}) disagree; a "
+                          "config file holds every value, so give one or the other")
     return base.replace(overrides)
 
 
@@ -127,6 +134,9 @@ RUN_OPTIONS = [
                  help="auto measures bf16 against fp32 on this machine once and keeps the faster (bf16 can be 10x "
                  "slower on CPUs without native bf16)."),
     click.option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
+    click.option("--recipe", type=click.Choice(["tuned", "seed"]),
+                 help="Defaults to start from: tuned (the method's recipe chosen on the validation split; default) "
+                 "or seed (the seeds' own settings, e.g. seed 000's SimCLR: Adam 1e-3, batch 256, temperature 0.5)."),
     click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
                  help="A YAML config (a run's config.yaml works); options given here override it."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -148,7 +158,8 @@ def run_options(command):  # type: ignore[no-untyped-def]
 def config_from_options(method: str, options: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
     overrides = {key: options[name] for name, key in OPTION_KEYS.items() if options.get(name) is not None}
     overrides.update(extra or {})
-    return _run_guarded(build_config, method, options.get("config_file"), overrides, parse_sets(options["sets"]))
+    return _run_guarded(build_config, method, options.get("config_file"), overrides, parse_sets(options["sets"]),
+                        options.get("recipe"))
 
 
 @cli.command()
@@ -284,9 +295,10 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
     names = [m.strip() for m in methods.split(",") if m.strip()]
     # a sweep tunes: its cells score on the validation split unless told otherwise (the test split is for the
     # final figure: `selfsup eval RUN --split test` on the chosen cell)
-    base = config_from_options(names[0] if names else "simclr", options, {"eval.split": "val"})
+    bases = {name: config_from_options(name, options, {"eval.split": "val"}) for name in names}
+    base = bases[names[0]] if names else config_from_options("simclr", options, {"eval.split": "val"})
     grid = _run_guarded(sweeps.parse_grid, grids)
-    cells = _run_guarded(sweeps.plan, names, grid, base)
+    cells = _run_guarded(sweeps.plan, names, grid, bases)
     folder = Path(out)
     sweeps.write_sweep_file(folder, names, grid, base)
     click.echo(f"sweep of {len(cells)} cells into {folder}")

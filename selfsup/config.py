@@ -171,6 +171,8 @@ class MonitorConfig:
         _check(self.queries >= 10, f"monitor.queries must be >= 10, got {self.queries}")
 
 
+RECIPES = ("tuned", "seed")  # RunConfig.for_method's presets
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "augment": AugmentConfig,
@@ -187,6 +189,9 @@ class RunConfig:
 
     method: str = "simclr"
     backbone: str = "conv6"
+    # which defaults the run started from: "seed" (the dataclass defaults: the seeds' settings) or "tuned" (the
+    # method's recipe from the study on the validation split, `RunConfig.for_method`); a record, not a switch
+    recipe: str = "seed"
     params: Any = None  # the method's Config instance; filled from the registry when None
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -201,6 +206,8 @@ class RunConfig:
         method_cls = get_method(self.method)
         from selfsup.backbones import BACKBONES
 
+        _check(self.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+
         BACKBONES.get(self.backbone)
         if self.params is None:
             object.__setattr__(self, "params", method_cls.Config())
@@ -209,6 +216,20 @@ class RunConfig:
         elif not isinstance(self.params, method_cls.Config):
             raise ConfigError(f"params must be a {method_cls.Config.__name__}, got {type(self.params).__name__}")
         method_cls.validate_run(self)
+
+    @classmethod
+    def for_method(cls, method: str, recipe: str = "tuned", overrides: dict[str, Any] | None = None) -> RunConfig:
+        """The defaults of ``method`` under ``recipe``, then ``overrides`` (``--set`` keys).
+
+        ``tuned``: the method's ``recipe`` (optimizer, batch, temperature, ... chosen on the validation split; see
+        README "Defaults and why") over the dataclass defaults. ``seed``: the dataclass defaults alone, which are
+        the seeds' settings (seed 000's Conv6 SimCLR: Adam 1e-3, batch 256, temperature 0.5).
+        """
+        from selfsup.methods import get_method
+
+        _check(recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        preset = dict(get_method(method).recipe) if recipe == "tuned" else {}
+        return cls().replace({"method": method, "recipe": recipe, **preset, **(overrides or {})})
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
@@ -258,7 +279,7 @@ def _params_class(method: str) -> type:
 
 
 def valid_keys(params_cls: type | None = None) -> list[str]:
-    keys = ["method", "backbone"]
+    keys = ["method", "backbone", "recipe"]
     sections = dict(SECTIONS)
     if params_cls is not None:
         sections["params"] = params_cls
@@ -270,7 +291,7 @@ def valid_keys(params_cls: type | None = None) -> list[str]:
 def resolve_key(key: str, params_cls: type | None = None) -> tuple[str | None, str]:
     """Map ``--set`` keys (``optim.lr`` or a unique bare name such as ``lr``) to (section, field)."""
     keys = valid_keys(params_cls)
-    if key in ("method", "backbone"):
+    if key in ("method", "backbone", "recipe"):
         return None, key
     if "." in key:
         if key not in keys:

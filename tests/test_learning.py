@@ -13,11 +13,11 @@ from selfsup.config import EvalConfig
 @pytest.mark.slow
 @needs_fashion
 def test_default_simclr_beats_the_random_init_encoder_on_validation_knn(tmp_path: Path) -> None:
-    """The default recipe (only the encoder and the budget changed), scored on the validation split: both the
-    online monitor (its first measurement is this encoder untrained) and the evaluation against the baseline."""
+    """The default (tuned) recipe, only the encoder and the budget changed, scored on the validation split: both
+    the online monitor (its first measurement is this encoder untrained) and the evaluation against the baseline."""
     evaluation = {"eval.split": "val", "eval.train_limit": 4000, "eval.test_limit": 1000, "eval.probe_epochs": 5,
                   "monitor.bank": 4000, "monitor.queries": 1000}
-    config = selfsup.RunConfig().replace({
+    config = selfsup.RunConfig.for_method("simclr", overrides={
         "dataset": "fashion-mnist", "backbone": "conv3", "limit": 3000, "epochs": 6, **evaluation,
     })
     trained = selfsup.train(config, out=tmp_path / "run", progress=False).eval

@@ -66,13 +66,16 @@ def cell_name(method: str, values: dict[str, str]) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", "-".join(parts))
 
 
-def plan(methods: Sequence[str], grid: dict[str, list[str]], base: RunConfig | None = None) -> list[Cell]:
-    """Every cell's config, built and validated now: a bad key or value fails before any run starts."""
+def plan(methods: Sequence[str], grid: dict[str, list[str]],
+         base: RunConfig | dict[str, RunConfig] | None = None) -> list[Cell]:
+    """Every cell's config, built and validated now: a bad key or value fails before any run starts. ``base`` is
+    one config for every method, or one per method (each method's own recipe under the same options)."""
     if not methods:
         raise ConfigError("no method given")
-    base = base or RunConfig()
+    bases = base if isinstance(base, dict) else {method: base or RunConfig() for method in methods}
     cells = []
     for method in methods:
+        base = bases[method]
         method_cls = get_method(method)
         for key in grid:  # a clearer message than the first failing cell's
             keys = valid_keys(method_cls.Config)

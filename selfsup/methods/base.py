@@ -48,6 +48,9 @@ class Method(nn.Module):
     summary: ClassVar[str] = ""  # one line for `selfsup methods`
     Config: ClassVar[type] = NoParams
     min_batch_size: ClassVar[int] = 1
+    # config overrides (``--set`` keys) of this method's tuned recipe, chosen on the validation split; applied by
+    # ``RunConfig.for_method`` (the CLI's default ``--recipe tuned``), never by a bare ``RunConfig()``
+    recipe: ClassVar[dict[str, Any]] = {}
     num_stages: int = 1  # >1: training is split into stages, each with a fresh optimizer state and schedule
 
     def __init__(self, backbone: nn.Module, params: Any, augment: ViewAugment, context: MethodContext) -> None:

@@ -39,6 +39,7 @@ class RandomizedConfig(AutoencoderConfig):
 class RandomizedAutoencoder(StagedAutoencoder):
     summary = "randomized autoencoder: layer-wise, random frozen encoder layer, W_e <- W_d^T (MLP backbones)"
     Config = RandomizedConfig
+    recipe = {"backbone": "mlp"}  # its layer-wise weight copying needs an MLP
 
     @classmethod
     def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]

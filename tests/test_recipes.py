@@ -1,0 +1,52 @@
+"""Tuned recipes: RunConfig.for_method applies a method's recipe, `--recipe seed` keeps the seeds' settings,
+options and --set still win, and a multi-method sweep gives each method its own recipe."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfsup.config import ConfigError, RunConfig
+from selfsup.experiments import sweep as sweeps
+from selfsup.methods import METHODS, get_method
+
+
+def test_for_method_applies_the_recipe_and_seed_keeps_the_dataclass_defaults() -> None:
+    simclr = get_method("simclr")
+    assert simclr.recipe, "SimCLR has a tuned recipe"
+    tuned = RunConfig.for_method("simclr")
+    assert tuned.recipe == "tuned"
+    for key, value in simclr.recipe.items():
+        section, name = key.split(".") if "." in key else (None, key)
+        holder = tuned if section is None else getattr(tuned, section)
+        assert getattr(holder, name) == pytest.approx(value) or getattr(holder, name) == value, key
+    seed = RunConfig.for_method("simclr", "seed")
+    assert seed.recipe == "seed" and seed.to_dict() == {**RunConfig().to_dict(), "recipe": "seed"}
+    assert seed.optim.optimizer == "adam" and seed.train.batch_size == 256 and seed.params.temperature == 0.5
+    # explicit values win over the recipe
+    assert RunConfig.for_method("simclr", overrides={"lr": 0.01}).optim.lr == 0.01
+    with pytest.raises(ConfigError, match="recipe"):
+        RunConfig.for_method("simclr", "best")
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_recipe_builds(name: str) -> None:
+    required = {"params.neighbors": "neighbors.pt"} if name == "nn-byol" else {}  # its one required input
+    RunConfig.for_method(name, overrides=required)  # recipe keys are valid config keys of that method
+
+
+def test_a_sweep_over_methods_gives_each_its_own_recipe() -> None:
+    bases = {m: RunConfig.for_method(m, overrides={"dataset": "synthetic"}) for m in ("simclr", "ae")}
+    cells = sweeps.plan(["simclr", "ae"], {"seed": ["0"]}, bases)
+    by_method = {cell.method: cell.config for cell in cells}
+    assert by_method["simclr"].optim == RunConfig.for_method("simclr").optim
+    assert by_method["ae"].optim == RunConfig.for_method("ae").optim
+
+
+def test_the_cli_recipe_option(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import invoke
+
+    seed_config = tmp_path / "seed.yaml"
+    seed_config.write_text(RunConfig.for_method("simclr", "seed").to_yaml())
+    result = invoke("train", "simclr", "--config", str(seed_config), "--recipe", "tuned", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "disagree" in result.output
+    assert not (tmp_path / "r").exists()
