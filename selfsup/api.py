@@ -325,7 +325,8 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     data = data or DataConfig(dataset=dataset, data_dir=data_dir, download=download)
     dataset = data.dataset
     device = resolve_device("auto")
-    bf16 = eval_config.precision == "train" and resolve_precision("auto", device, cache_root() / "precision.json") == "bf16"
+    precision = resolve_precision("auto", device, cache_root() / "precision.json")
+    bf16 = eval_config.precision == "train" and precision == "bf16"
     train_split, test_split = evaluation_splits(data, eval_config, seed)
     torch.manual_seed(seed)
     encoders: dict[str, nn.Module] = {

@@ -138,7 +138,7 @@ class EvalConfig:
     kmeans_restarts: int = 3
     max_feature_dim: int = 256  # kNN and k-means use the top-256 singular subspace of wider features; 0: exact
     extract_batch_size: int = 1024  # feature extraction batch
-    precision: str = "train"  # feature extraction: train (the run's own precision, bf16 where it measured faster) or fp32
+    precision: str = "train"  # feature extraction: train (the run's precision: bf16 where it measured faster) or fp32
     train_limit: int | None = None  # evaluate on a fixed random subset of the training split (quick checks)
     test_limit: int | None = None  # likewise for the test split
 

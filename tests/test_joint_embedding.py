@@ -210,3 +210,10 @@ def test_eigenspace_tracking_writes_the_plot(tmp_path: Path) -> None:
     assert len(tracked) >= 2 and len(tracked[0]["eigen_F"]) == 128
     assert (out / "plots" / "eigenspace.png").stat().st_size > 5000
     assert all("embedding_std" in r for r in records if "loss" in r)
+
+
+def test_collapse_monitor_of_non_finite_embeddings_leaves_the_stop_to_the_trainer() -> None:
+    from selfsup.eval.collapse import embedding_health
+
+    health = embedding_health(torch.full((8, 4), float("nan")))
+    assert math.isnan(health["embedding_std"]) and health["collapsed"] == 0.0

@@ -189,7 +189,8 @@ def _read_digits(folder: Path, split: str) -> ImageDataset:
 
 
 _register(DatasetSpec(
-    name="digits", val_size=300, channels=1, image_size=8, num_classes=10, read=_read_digits, marker="", needs_files=False,
+    name="digits", val_size=300, channels=1, image_size=8, num_classes=10, read=_read_digits, marker="",
+    needs_files=False,
     classes=[str(i) for i in range(10)],
 ))
 

@@ -16,6 +16,8 @@ def embedding_health(z: torch.Tensor) -> dict[str, float]:
     the effective rank exp(H(singular values / sum)) of the centred embeddings, and a 0/1 collapse flag."""
     z = F.normalize(z.detach().float(), dim=1)
     d = z.shape[1]
+    if not torch.isfinite(z).all():  # diverged: the trainer's loss check stops the run with a clear message
+        return {"embedding_std": math.nan, "effective_rank": math.nan, "collapsed": 0.0}
     std = z.std(0).mean().item() * math.sqrt(d)
     singular = torch.linalg.svdvals(z - z.mean(0))
     p = singular / singular.sum().clamp_min(1e-12)

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from selfsup.config import RunConfig
 
 
+# The optimisation that the validation study chose for SimCLR and that BYOL's check carried over (README "Defaults
+# and why"): SGD with momentum 0.9 at lr 0.06 for batch 128, weight decay 5e-4, a 0.2-epoch warm-up, cosine decay.
+SGD_RECIPE: dict[str, Any] = {"optim.optimizer": "sgd", "optim.lr": 0.06, "optim.momentum": 0.9,
+                              "optim.weight_decay": 5e-4, "optim.warmup_epochs": 0.2, "train.batch_size": 128}
+
+
 @dataclass
 class StepOutput:
     loss: torch.Tensor  # scalar, differentiable

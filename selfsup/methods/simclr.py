@@ -10,7 +10,7 @@ from selfsup.config import ConfigError
 from selfsup.eval.collapse import embedding_health
 from selfsup.heads import mlp_head
 from selfsup.losses import nt_xent
-from selfsup.methods.base import Method, StepOutput, register_method
+from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
 from selfsup.train.distributed import batch_gather
 
 
@@ -34,8 +34,7 @@ class SimCLR(Method):
     min_batch_size = 2  # the other images of the batch are the negatives
     # chosen on the Fashion-MNIST validation split (bench/study/simclr_stage*.sh, README "Defaults and why"):
     # against seed 000's Adam 1e-3 / batch 256 / temperature 0.5, +1.3 probe, +1.0 kNN, +4 NMI points there
-    recipe = {"optim.optimizer": "sgd", "optim.lr": 0.06, "optim.momentum": 0.9, "optim.weight_decay": 5e-4,
-              "optim.warmup_epochs": 0.2, "train.batch_size": 128, "params.temperature": 0.2}
+    recipe = {**SGD_RECIPE, "params.temperature": 0.2}
 
     def __init__(self, backbone, params: SimCLRConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)

@@ -191,12 +191,11 @@ class Trainer:
             stop = bool(flag.item())
         return stop
 
-    def _monitor(self, epoch: int, bar: Any) -> float:
-        """One online-monitor measurement, logged with the training time and images seen so far; returns the
-        seconds it took (the caller keeps them out of the training time)."""
+    def _monitor(self, epoch: int, bar: Any) -> None:
+        """One online-monitor measurement, logged with the training time (``self.seconds``, which the caller keeps
+        up to date and free of the monitor's own time) and the images seen so far."""
         if self.monitor is None:
-            return 0.0
-        tic = time.perf_counter()
+            return
         if self.step == 0:
             self._log({"step": 0, "epoch": 0, **self.monitor.levels()})
         measured = self.monitor.measure(self.method)
@@ -204,7 +203,6 @@ class Trainer:
                    "images_seen": self.step * self.config.train.batch_size, **measured})
         self._status["val_knn"] = f"{measured['monitor_knn']:.3f}"
         bar.set_postfix(self._status, refresh=False)
-        return time.perf_counter() - tic
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -273,12 +271,11 @@ class Trainer:
                         if output.logs.get("collapsed"):
                             self._status["COLLAPSED"] = f"std {output.logs.get('embedding_std', 0):.3f}"
                         bar.set_postfix(self._status, refresh=False)
-                    if self.monitor is not None and self.monitor.config.every and self.step % self.monitor.config.every == 0:
-                        elapsed = time.perf_counter() - tic
-                        self.seconds += elapsed
+                    every = self.monitor.config.every if self.monitor is not None else 0
+                    if every and self.step % every == 0:
+                        self.seconds += time.perf_counter() - tic  # the training time so far, as logged
                         self._monitor(epoch + 1, bar)
-                        self.seconds -= elapsed  # the epoch's tic still counts it; the monitor's time is left out
-                        tic = time.perf_counter() - elapsed
+                        tic = time.perf_counter()  # the monitor's own time is left out
                         last_monitored = self.step
                     if self._should_stop():
                         self.seconds += time.perf_counter() - tic
