@@ -85,7 +85,7 @@ def eigenspace_stats(F: torch.Tensor, wp: torch.Tensor) -> dict[str, list[float]
 class SiameseBase(Method):
     family = "joint-embedding"
     Config = SiameseConfig
-    # measured for BYOL on the validation split (bench/study/transfer_stage4.sh: +0.5 probe, +1.2 kNN, +2.6 NMI over
+    # measured for BYOL on the validation split (bench/study/transfer_stage4.sh: +0.4 probe, +1.2 kNN, +2.6 NMI over
     # Adam 1e-3 / batch 256); SGD with momentum is also what the SimSiam, DirectPred and DirectCopy papers train with
     recipe = SGD_RECIPE
     min_batch_size = 2  # BatchNorm in the heads needs more than one image
