@@ -56,8 +56,7 @@ def training_data(config: RunConfig) -> ImageDataset:
     resolve_val_size(spec.name, config.data.val_size)  # a split that cannot be held out fails before any reading
     dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download)
     # the validation images are never trained on: every tuning path scores on them
-    dataset = held_out_of_training(spec.name, dataset, config.data.data_dir, config.data.download,
-                                   config.data.val_size, config.data.val_seed)
+    dataset = held_out_of_training(spec.name, dataset, config.data.val_size, config.data.val_seed)
     if config.data.classes is not None:
         keep = torch.isin(dataset.labels, torch.tensor(config.data.classes))
         if not keep.any():
@@ -232,6 +231,11 @@ def split_description(data: DataConfig, eval_config: EvalConfig, fit: ImageDatas
             "fitted_images": len(fit), "val_size": val_size, "val_seed": data.val_seed}
 
 
+def extracts_in_bf16(eval_config: EvalConfig, precision: str) -> bool:
+    """Whether features are extracted under bf16 autocast: at the run's ``precision`` unless eval.precision=fp32."""
+    return eval_config.precision == "train" and precision == "bf16"
+
+
 def evaluate_method(method: Method, config: RunConfig, device: torch.device, progress: bool = True,
                     precision: str | None = None) -> dict[str, Any]:
     """Every protocol on ``method``'s frozen features; extracted at the run's ``precision`` (resolved again when
@@ -239,7 +243,7 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
     train_split, test_split = evaluation_splits(config.data, config.eval, config.train.seed)
     if precision is None:
         precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
-    bf16 = config.eval.precision == "train" and precision == "bf16"
+    bf16 = extracts_in_bf16(config.eval, precision)
     method.eval()
     try:
         result = evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
@@ -325,8 +329,7 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     data = data or DataConfig(dataset=dataset, data_dir=data_dir, download=download)
     dataset = data.dataset
     device = resolve_device("auto")
-    precision = resolve_precision("auto", device, cache_root() / "precision.json")
-    bf16 = eval_config.precision == "train" and precision == "bf16"
+    bf16 = extracts_in_bf16(eval_config, resolve_precision("auto", device, cache_root() / "precision.json"))
     train_split, test_split = evaluation_splits(data, eval_config, seed)
     torch.manual_seed(seed)
     encoders: dict[str, nn.Module] = {

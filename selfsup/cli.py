@@ -313,7 +313,8 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
 @cli.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--map", "embedding", type=click.Choice(["tsne", "umap", "none"]), default="tsne", show_default=True,
-              help="The 2-d map of each run's test-split representation (umap needs umap-learn).")
+              help="The 2-d map of each run's scored-split representation (test; val for runs scored on val). "
+                   "umap needs umap-learn.")
 @click.option("--map-points", default=1000, show_default=True, type=click.IntRange(min=10),
               help="Test images in each map.")
 def report(folder: str, embedding: str, map_points: int) -> None:

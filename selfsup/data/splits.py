@@ -62,12 +62,6 @@ class LabelledSplits:
     fit: ImageDataset
     val: ImageDataset | None
     test: ImageDataset
-    val_size: int
-
-    def describe_fit(self) -> str:
-        if self.val_size:
-            return f"train less the {self.val_size} validation images"
-        return "train"
 
 
 def labelled_splits(dataset: str, data_dir: str | None = None, download: bool = True, val_size: int | None = None,
@@ -82,11 +76,10 @@ def labelled_splits(dataset: str, data_dir: str | None = None, download: bool = 
         val.name = f"{dataset} (val)"
         train = without(train, held_out)
     test = load_dataset(dataset, "test", data_dir, download) if with_test else train
-    return LabelledSplits(train, val, test, size)
+    return LabelledSplits(train, val, test)
 
 
-def held_out_of_training(dataset: str, training: ImageDataset, data_dir: str | None, download: bool,
-                         val_size: int | None, val_seed: int) -> ImageDataset:
+def held_out_of_training(dataset: str, training: ImageDataset, val_size: int | None, val_seed: int) -> ImageDataset:
     """The training set with the validation images removed (datasets whose training split is ``train``)."""
     size = resolve_val_size(dataset, val_size)
     if not size:

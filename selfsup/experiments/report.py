@@ -302,7 +302,7 @@ def project_2d(features: np.ndarray, kind: str = "tsne", seed: int = 0) -> np.nd
 
 def plot_embedding_maps(records: list[RunRecord], path: Path, kind: str = "tsne", points: int = 1000
                         ) -> Path | None:
-    """One scatter per finished run: the test split's map coloured by label."""
+    """One scatter per finished run: the map of its scored split (eval.split: test, or val) coloured by label."""
     maps = [(r, embedding_map(r.path, kind, points)) for r in records if r.status == "done"]
     if not maps:
         return None
@@ -312,7 +312,8 @@ def plot_embedding_maps(records: list[RunRecord], path: Path, kind: str = "tsne"
         axis.set_title(record.name, fontsize=8)
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.suptitle(f"{kind.upper()} of test-split representations, coloured by label", fontsize=10)
+    figure.suptitle(f"{kind.upper()} of each run's scored-split representations (test, or validation for runs "
+                    "scored on val), coloured by label", fontsize=10)
     return save_figure(figure, path)
 
 
