@@ -31,7 +31,7 @@ from selfsup.experiments.rundir import (
 from selfsup.methods import Method, MethodContext, get_method
 from selfsup.methods.autoencoder import AutoencoderBase
 from selfsup.train import Trainer, TrainResult, distributed, resolve_device, resolve_precision
-from selfsup.train.checkpoint import load_checkpoint
+from selfsup.train.checkpoint import has_checkpoint, load_checkpoint
 from selfsup.train.device import method_step_timer, resolve_channels_last
 
 log = logging.getLogger(__name__)
@@ -289,7 +289,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     checkpoint_path = run_dir / "checkpoints" / "last.pt"
-    if not checkpoint_path.exists():
+    if not has_checkpoint(checkpoint_path):
         raise RunDirectoryError(f"{run_dir} has no checkpoint (checkpoints/last.pt); was it trained?")
     state = load_checkpoint(checkpoint_path, device)
     context = MethodContext(**state["context"])

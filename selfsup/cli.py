@@ -10,9 +10,7 @@ from typing import Any
 import click
 
 from selfsup.config import ConfigError, RunConfig, valid_keys
-from selfsup.registry import UnknownNameError
-
-EXIT_USAGE = 2
+from selfsup.errors import EXIT_USER, UserError
 
 
 class Fail(click.ClickException):
@@ -26,23 +24,31 @@ class Fail(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def _run_guarded(function, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Turn the package's expected errors into one-line messages and exit codes."""
-    from selfsup.data import DatasetFileError, DatasetNotFoundError
-    from selfsup.experiments.rundir import RunDirectoryError
-    from selfsup.train import DeviceError, DivergenceError, TrainingInterrupted
+class GuardedGroup(click.Group):
+    """Turns the package's expected errors into one-line messages and exit codes, for every command.
 
-    try:
-        return function(*args, **kwargs)
-    except (UnknownNameError, ConfigError, DeviceError) as error:
-        raise Fail(str(error), EXIT_USAGE) from None
-    except (DatasetNotFoundError, DatasetFileError, RunDirectoryError, DivergenceError) as error:
-        raise Fail(str(error), 1) from None
-    except TrainingInterrupted as error:
-        raise Fail(str(error), 130) from None
+    A person's mistake (``UserError``: a bad name, value, file or run directory) exits with 2, a diverged run with 1,
+    an interrupted one with 130; anything else is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        from selfsup.train import DivergenceError, TrainingInterrupted
+
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            raise Fail(str(error), EXIT_USER) from None
+        except DivergenceError as error:
+            raise Fail(str(error), 1) from None
+        except TrainingInterrupted as error:
+            raise Fail(str(error), 130) from None
+        except OSError as error:  # a file or folder the system refused (permissions, a directory for a file, ...)
+            if error.filename is None:
+                raise
+            raise Fail(f"{error.filename}: {error.strerror or error}", EXIT_USER) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("-v", "--verbose", is_flag=True, help="Log more (device and precision choices, resume points).")
 def cli(verbose: bool) -> None:
     """selfsup: self-supervised representation learning on images, then measure it.
@@ -93,7 +99,7 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     overrides = {}
     for pair in pairs:
         if "=" not in pair:
-            raise Fail(f"--set expects key=value, got {pair!r}", EXIT_USAGE)
+            raise Fail(f"--set expects key=value, got {pair!r}", EXIT_USER)
         key, value = pair.split("=", 1)
         overrides[key.strip()] = value
     return overrides
@@ -158,7 +164,7 @@ def run_options(command):  # type: ignore[no-untyped-def]
 def config_from_options(method: str, options: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
     overrides = {key: options[name] for name, key in OPTION_KEYS.items() if options.get(name) is not None}
     overrides.update(extra or {})
-    return _run_guarded(build_config, method, options.get("config_file"), overrides, parse_sets(options["sets"]),
+    return build_config(method, options.get("config_file"), overrides, parse_sets(options["sets"]),
                         options.get("recipe"))
 
 
@@ -175,7 +181,7 @@ def train(method: str, out, resume, no_eval, neighbors, **options) -> None:  # t
 
     config = config_from_options(method, options, {"params.neighbors": neighbors} if neighbors is not None else None)
     out_dir = Path(out or f"runs/{config.method}")
-    result = _run_guarded(api.train, config, out_dir, resume=resume, evaluate=not no_eval,
+    result = api.train(config, out_dir, resume=resume, evaluate=not no_eval,
                           progress=not options["quiet"])
     from selfsup.train import distributed
 
@@ -213,7 +219,7 @@ def eval_command(run_dir: str, split: str | None, sets: tuple[str, ...]) -> None
     overrides = parse_sets(sets)
     if split is not None:
         overrides["eval.split"] = split
-    evaluation, path = _run_guarded(api.evaluate_run, run_dir, overrides)
+    evaluation, path = api.evaluate_run(run_dir, overrides)
     _print_eval(evaluation)
     click.echo(f"wrote {path}")
 
@@ -243,7 +249,7 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
         data = build_dataclass(DataConfig, {"dataset": dataset, "data_dir": data_dir, **data_fields}, "data")
         return api.baseline(dataset, backbone, out, data_dir, seed, eval_config, data=data)
 
-    results = _run_guarded(run)
+    results = run()
     for name, evaluation in results.items():
         click.echo(f"{name:<12} ", nl=False)
         _print_eval(evaluation)
@@ -267,9 +273,9 @@ def bench(what: str, budget: str, out: str, methods: str, existing_only: bool, m
 
     names = METHODS.names() if methods == "all" else [m.strip() for m in methods.split(",") if m.strip()]
     for name in names:
-        _run_guarded(METHODS.get, name)
+        METHODS.get(name)
     command = f"selfsup bench {what} --budget {budget} --methods {methods}"
-    report = _run_guarded(benchmark.run, what, budget, Path(out), names, existing_only,
+    report = benchmark.run(what, budget, Path(out), names, existing_only,
                           Path(markdown) if markdown else None, command)
     click.echo(report)
 
@@ -297,12 +303,12 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
     # final figure: `selfsup eval RUN --split test` on the chosen cell)
     bases = {name: config_from_options(name, options, {"eval.split": "val"}) for name in names}
     base = bases[names[0]] if names else config_from_options("simclr", options, {"eval.split": "val"})
-    grid = _run_guarded(sweeps.parse_grid, grids)
-    cells = _run_guarded(sweeps.plan, names, grid, bases)
+    grid = sweeps.parse_grid(grids)
+    cells = sweeps.plan(names, grid, bases)
     folder = Path(out)
     sweeps.write_sweep_file(folder, names, grid, base)
     click.echo(f"sweep of {len(cells)} cells into {folder}")
-    outcome = _run_guarded(sweeps.run_sweep, cells, folder, progress=not options["quiet"], echo=click.echo)
+    outcome = sweeps.run_sweep(cells, folder, progress=not options["quiet"], echo=click.echo)
     failed = [name for name, status in outcome.items() if status == "failed"]
     click.echo(f"{len(outcome) - len(failed)} done, {len(failed)} failed{': ' + ', '.join(failed) if failed else ''}"
                f"; `selfsup report {folder}` builds the tables and plots")
@@ -319,12 +325,9 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
               help="Test images in each map.")
 def report(folder: str, embedding: str, map_points: int) -> None:
     """Tables and plots of the runs in FOLDER: results.csv, report.md, report.html, plots/*.png."""
-    from selfsup.experiments.report import ReportError, build_report
+    from selfsup.experiments.report import build_report
 
-    try:
-        outputs = _run_guarded(build_report, folder, None if embedding == "none" else embedding, map_points)
-    except ReportError as error:
-        raise Fail(str(error), 1) from None
+    outputs = build_report(folder, None if embedding == "none" else embedding, map_points)
     for label, path in outputs.items():
         click.echo(f"{label:<16} {path}")
 
@@ -345,11 +348,11 @@ def finetune(run_dir: str, fractions: tuple[float, ...], epochs: int, lr: float,
     from selfsup.experiments.finetune import FinetuneConfig, check_fraction, finetune_run
 
     for fraction in fractions:
-        _run_guarded(check_fraction, fraction)
-    config = _run_guarded(FinetuneConfig, epochs=epochs, lr=lr, encoder_lr=encoder_lr, batch_size=batch_size)
+        check_fraction(fraction)
+    config = FinetuneConfig(epochs=epochs, lr=lr, encoder_lr=encoder_lr, batch_size=batch_size)
     click.echo("labels  images  linear probe  fine-tuned  random-init fine-tuned")
     for fraction in fractions:
-        r = _run_guarded(finetune_run, run_dir, fraction, config, not quiet)
+        r = finetune_run(run_dir, fraction, config, not quiet)
         click.echo(f"{fraction:<7g} {r['labelled_images']:<7d} {r['linear_probe']['accuracy']:<13.4f} "
                    f"{r['pretrained']['accuracy']:<11.4f} {r['random_init']['accuracy']:.4f}")
     click.echo(f"wrote {Path(run_dir) / 'finetune.json'}")
@@ -366,7 +369,7 @@ def interpolate(run_dir: str, a: int, b: int, steps: int, split: str, out: str |
     """Decode (1 - w) z_a + w z_b, w from 0 to 1, into a PNG strip (reconstruction runs)."""
     from selfsup.experiments.latent import interpolate as run
 
-    click.echo(f"wrote {_run_guarded(run, run_dir, a, b, steps, split, out)}")
+    click.echo(f"wrote {run(run_dir, a, b, steps, split, out)}")
 
 
 @cli.command()
@@ -378,7 +381,7 @@ def sample(run_dir: str, n: int, seed: int, out: str | None) -> None:
     """Images decoded from codes drawn from the prior N(0, I) (VAE runs)."""
     from selfsup.experiments.latent import sample as run
 
-    click.echo(f"wrote {_run_guarded(run, run_dir, n, seed, out)}")
+    click.echo(f"wrote {run(run_dir, n, seed, out)}")
 
 
 @cli.command()
@@ -388,7 +391,7 @@ def anomaly(run_dir: str, normal_class: int) -> None:
     """Reconstruction-error anomaly detection: AUROC on the test split (train with --set data.classes=[C])."""
     from selfsup.experiments.latent import anomaly as run
 
-    result = _run_guarded(run, run_dir, normal_class)
+    result = run(run_dir, normal_class)
     click.echo(f"AUROC {result['auroc']:.4f} (class {normal_class} normal; mean error normal "
                f"{result['mean_error_normal']:.5f}, anomalies {result['mean_error_anomalies']:.5f})")
     if not result["trained_on_normal_only"]:
@@ -409,7 +412,7 @@ def neighbors(run_dir: str, metric: str, k: int, out: str | None, sets: tuple[st
     """Embed the run's training set and store each image's nearest neighbours, for `train nn-byol --neighbors`."""
     from selfsup.experiments.neighbors import mine
 
-    result = _run_guarded(mine, run_dir, metric, k, out, parse_sets(sets), device)
+    result = mine(run_dir, metric, k, out, parse_sets(sets), device)
     precision = ", ".join(f"precision@{key} {value:.4f}" for key, value in result["precision_at_k"].items())
     click.echo(f"{result['size']} images of {result['dataset']}, {metric} neighbours in the {result['method']} "
                f"representation: {precision}")
@@ -429,7 +432,7 @@ def compare(runs: tuple[str, ...], baseline_dir: str) -> None:
         baselines = {name: read_evaluation(Path(baseline_dir) / name) for name in ("random-init", "raw-pixels")}
         return format_table(*margins(evaluations, baselines))
 
-    click.echo(_run_guarded(table))
+    click.echo(table())
 
 
 @cli.command(name="keys")
@@ -438,7 +441,7 @@ def keys_command(method: str) -> None:
     """List every config key `--set` accepts for METHOD."""
     from selfsup.methods import get_method
 
-    params = _run_guarded(get_method, method).Config
+    params = get_method(method).Config
     click.echo("\n".join(valid_keys(params)))
 
 

@@ -16,9 +16,21 @@ from typing import Any
 
 import yaml
 
+from selfsup.errors import ConfigError  # noqa: F401  (defined in the leaf module, kept importable here)
 
-class ConfigError(ValueError):
-    """A configuration value or key that cannot be used; raised before any work starts."""
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's contents (safe loader: no objects built); unreadable or malformed YAML is a ConfigError naming
+    the file and the line."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{line} ({problem})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
 
 
 def _check(condition: bool, message: str) -> None:
@@ -251,11 +263,13 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        text = Path(path).read_text()
-        raw = yaml.safe_load(text) or {}
+        raw = read_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a config file must hold a mapping, got {type(raw).__name__}")
-        return cls.from_dict(raw)
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as error:
+            raise type(error)(f"{path}: {error}") from None
 
     def replace(self, overrides: dict[str, Any]) -> RunConfig:
         """A copy with ``overrides`` applied; keys are ``section.field`` or a field name unique to one section."""

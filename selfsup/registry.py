@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from selfsup.errors import UnknownNameError  # noqa: F401  (defined in the leaf module, kept importable here)
+
 T = TypeVar("T")
-
-
-class UnknownNameError(KeyError):
-    """An unknown registry name; the message lists the valid ones."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0])
 
 
 class Registry(Generic[T]):

@@ -25,7 +25,7 @@ def test_train_then_eval_then_resume(tmp_path: Path) -> None:
     result = invoke("eval", out)
     assert result.exit_code == 0 and "kNN" in result.output
     again = invoke("train", "simclr", *QUICK, "--out", out)
-    assert again.exit_code == 1 and "--resume" in again.output
+    assert again.exit_code == 2 and "--resume" in again.output
     resumed = invoke("train", "simclr", *QUICK, "--out", out, "--resume")
     assert resumed.exit_code == 0, resumed.output
 

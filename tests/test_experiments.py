@@ -175,7 +175,7 @@ def test_report_html_renders_the_table_and_plots_in_headless_chromium(alpha_swee
 
 def test_report_on_a_folder_without_runs_says_so(tmp_path: Path) -> None:
     result = invoke("report", str(tmp_path))
-    assert result.exit_code == 1 and "holds no runs" in result.output
+    assert result.exit_code == 2 and "holds no runs" in result.output
 
 
 def test_report_on_plain_run_directories_finds_what_varies(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from selfsup.data.readers import (
     read_image_folder,
     read_stl_binary,
 )
+from selfsup.errors import DatasetNotFoundError  # noqa: F401  (defined in the leaf module, kept importable here)
 from selfsup.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """The dataset's files are nowhere we look; the message says how to get them."""
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-class DatasetFileError(ValueError):
-    """A dataset file that is truncated, corrupt or not of the expected format."""
+from selfsup.errors import DatasetFileError  # noqa: F401  (defined in the leaf module, kept importable here)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -62,15 +60,31 @@ def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, t
     return torch.from_numpy(images.astype(np.uint8)).unsqueeze(1).contiguous(), torch.from_numpy(labels.astype(np.int64))
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes, numbers and numpy arrays, and refuses every other global: a CIFAR batch holds
+    nothing else, and a crafted one cannot name a function to call."""
+
+    ALLOWED = {(module, name) for package in ("numpy.core", "numpy._core") for module, name in (
+        (f"{package}.multiarray", "_reconstruct"), (f"{package}.multiarray", "scalar"),
+        (f"{package}.numeric", "_frombuffer"))} | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused {module}.{name}: a CIFAR batch holds only arrays, lists and bytes")
+        return super().find_class(module, name)
+
+
 def read_cifar_batches(paths: list[Path], label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10/100 python pickle batches: ``data`` (N, 3072) uint8 and a label list."""
     images, labels = [], []
     for path in paths:
         try:
             with open(path, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError) as error:
-            raise DatasetFileError(f"{path}: cannot unpickle CIFAR batch ({error})") from error
+                batch = _ArrayUnpickler(handle, encoding="bytes").load()
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
+            raise DatasetFileError(f"{path}: cannot unpickle CIFAR batch ({error})") from None
+        if not isinstance(batch, dict):
+            raise DatasetFileError(f"{path}: not a CIFAR batch (a {type(batch).__name__}, not a dict)")
         data = batch.get(b"data")
         batch_labels = batch.get(label_key.encode())
         if data is None or batch_labels is None:

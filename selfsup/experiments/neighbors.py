@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from selfsup.config import ConfigError
 from selfsup.data import ImageDataset
 from selfsup.experiments.rundir import RunDirectoryError
+from selfsup.train.checkpoint import read_state
 
 METRICS = ("cosine", "euclidean")
 
@@ -106,8 +107,8 @@ def resolve_neighbor_file(path: str | Path) -> Path:
 
 def load_neighbors(path: str | Path) -> dict[str, Any]:
     path = resolve_neighbor_file(path)
-    record = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(record, dict) or "indices" not in record:
+    record = read_state(path, "cpu", "neighbour file")
+    if not isinstance(record, dict) or not isinstance(record.get("indices"), torch.Tensor):
         raise RunDirectoryError(f"{path} is not a selfsup neighbour file")
     record["path"] = str(path)
     return record

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from selfsup.config import ConfigError, resolve_key
+from selfsup.errors import ReportError  # noqa: F401  (defined in the leaf module, kept importable here)
 from selfsup.experiments.plots import plt, save_figure
 from selfsup.experiments.rundir import RunDirectoryError, flatten, read_metrics, read_run_config
 from selfsup.experiments.sweep import ERROR_FILE, cell_status, read_sweep_file
@@ -37,10 +38,6 @@ METRICS: list[tuple[str, tuple[str, ...]]] = [
 PLOTTED = ["linear_probe", "knn", "kmeans_nmi"]
 SEED_KEY = "train.seed"
 IGNORED_KEYS = {"data.data_dir", "train.device", "train.threads", "train.precision"}
-
-
-class ReportError(RuntimeError):
-    """A folder with no runs to report on."""
 
 
 @dataclass

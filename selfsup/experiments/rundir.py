@@ -6,13 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from selfsup.config import ConfigError, RunConfig
-
-
-class RunDirectoryError(RuntimeError):
-    """A run directory that would be overwritten or does not hold a run."""
+from selfsup.config import ConfigError, RunConfig, read_yaml
+from selfsup.train.checkpoint import has_checkpoint
+from selfsup.errors import RunDirectoryError  # noqa: F401  (defined in the leaf module, kept importable here)
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -40,7 +37,7 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
     config_path = run_dir / "config.yaml"
     checkpoint = run_dir / "checkpoints" / "last.pt"
     if config_path.exists():
-        stored = yaml.safe_load(config_path.read_text()) or {}
+        stored = read_yaml(config_path) or {}
         differences = config_differences(stored, config.to_dict())
         if differences:
             raise RunDirectoryError(
@@ -48,7 +45,7 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
                 f"{' ...' if len(differences) > 6 else ''}); nothing was overwritten. Use another --out, "
                 "or pass the same options to resume it."
             )
-        if not resume and (checkpoint.exists() or (run_dir / "metrics.jsonl").exists()):
+        if not resume and (has_checkpoint(checkpoint) or (run_dir / "metrics.jsonl").exists()):
             raise RunDirectoryError(
                 f"{run_dir} already holds this run; nothing was overwritten. Pass --resume to continue it, "
                 "or use another --out."
@@ -59,7 +56,7 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     (run_dir / "plots").mkdir(exist_ok=True)
     config_path.write_text(config.to_yaml())
-    return resume and checkpoint.exists()
+    return resume and has_checkpoint(checkpoint)
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -69,7 +66,7 @@ def read_run_config(run_dir: Path) -> RunConfig:
     try:
         return RunConfig.from_yaml(path)
     except ConfigError as error:
-        raise RunDirectoryError(f"{path}: {error}") from error
+        raise RunDirectoryError(str(error)) from None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

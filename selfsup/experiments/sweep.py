@@ -19,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from selfsup.config import ConfigError, RunConfig, valid_keys
+from selfsup.config import ConfigError, RunConfig, read_yaml, valid_keys
 from selfsup.methods import get_method
+from selfsup.train.checkpoint import has_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def cell_status(run_dir: Path) -> str:
         return "done"
     if (run_dir / ERROR_FILE).exists():
         return "failed"
-    if (run_dir / "checkpoints" / "last.pt").exists():
+    if has_checkpoint(run_dir / "checkpoints" / "last.pt"):
         return "unfinished"
     return "pending"
 
@@ -110,7 +111,7 @@ def write_sweep_file(out: Path, methods: Sequence[str], grid: dict[str, list[str
     path = out / SWEEP_FILE
     record = {"methods": list(methods), "grid": grid, "base": base.to_dict()}
     if path.exists():
-        previous = yaml.safe_load(path.read_text()) or {}
+        previous = read_yaml(path) or {}
         if previous.get("methods") != record["methods"] or previous.get("grid") != record["grid"]:
             log.warning("%s held another grid (%s); cells already there are kept", path, previous.get("grid"))
     path.write_text(yaml.safe_dump(record, sort_keys=False))
@@ -118,7 +119,7 @@ def write_sweep_file(out: Path, methods: Sequence[str], grid: dict[str, list[str
 
 def read_sweep_file(folder: Path) -> dict[str, Any] | None:
     path = folder / SWEEP_FILE
-    return yaml.safe_load(path.read_text()) if path.exists() else None
+    return read_yaml(path) if path.exists() else None
 
 
 def run_sweep(cells: Sequence[Cell], out: Path, train: Callable[..., Any] | None = None, progress: bool = True,

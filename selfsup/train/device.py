@@ -15,11 +15,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from selfsup.errors import DeviceError  # noqa: F401  (defined in the leaf module, kept importable here)
+
 log = logging.getLogger(__name__)
-
-
-class DeviceError(RuntimeError):
-    """A device that cannot be used here."""
 
 
 def resolve_device(name: str) -> torch.device:

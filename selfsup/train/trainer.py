@@ -122,7 +122,7 @@ class Trainer:
         if self.checkpoint_path is not None:
             state = self.state_dict(finished)
             if self.is_main:
-                save_atomic(state, self.checkpoint_path)
+                save_atomic(state, self.checkpoint_path, keep_previous=True)
             distributed.barrier()
 
     def load(self, path: Path) -> None:

@@ -1,0 +1,51 @@
+"""The package's errors, in one leaf module that imports nothing from selfsup.
+
+``UserError`` is a mistake a person can make and fix: a bad name or value, a missing or
+corrupt file, a run directory that is not what the command needs. Its message names the
+file or value; the command line shows it on one line and exits with code 2 (``EXIT_USER``).
+Everything else that escapes is a bug or a failure of the run itself (a diverged loss exits
+with code 1, an interrupt with 130).
+"""
+
+from __future__ import annotations
+
+EXIT_USER = 2
+
+
+class UserError(Exception):
+    """A mistake in the input: the message says what and where; exit code 2 on the command line."""
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration value or key that cannot be used; raised before any work starts."""
+
+
+class UnknownNameError(UserError, KeyError):
+    """An unknown registry name; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+class DatasetNotFoundError(UserError, FileNotFoundError):
+    """The dataset's files are nowhere we look; the message says how to get them."""
+
+
+class DatasetFileError(UserError, ValueError):
+    """A dataset file that is truncated, corrupt or not of the expected format."""
+
+
+class RunDirectoryError(UserError, RuntimeError):
+    """A run directory that would be overwritten or does not hold a run."""
+
+
+class CheckpointError(RunDirectoryError):
+    """A checkpoint or neighbour file that cannot be read, or whose contents are refused."""
+
+
+class DeviceError(UserError, RuntimeError):
+    """A device that cannot be used here."""
+
+
+class ReportError(UserError, RuntimeError):
+    """A folder that holds nothing to report."""
