@@ -149,9 +149,9 @@ RUN_OPTIONS = [
                  help="Any config field: optim.warmup_epochs=1, temperature=0.2, augment.strength=0.5. Repeatable."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 ]
-OPTION_KEYS = {"dataset": "dataset", "data_dir": "data_dir", "backbone": "backbone", "epochs": "epochs",
-               "batch_size": "train.batch_size", "lr": "lr", "seed": "seed", "limit": "limit",
-               "precision": "precision", "device": "device"}
+OPTION_KEYS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "backbone", "epochs": "train.epochs",
+               "batch_size": "train.batch_size", "lr": "optim.lr", "seed": "train.seed", "limit": "data.limit",
+               "precision": "train.precision", "device": "train.device"}  # full keys: short ones can become ambiguous
 
 
 def run_options(command):  # type: ignore[no-untyped-def]

@@ -63,12 +63,3 @@ def test_bad_input_exits_2_with_the_valid_names(tmp_path: Path) -> None:
     result = invoke("train", "simclr", "--set", "bogus=1")
     assert result.exit_code == 2 and "valid keys" in result.output
     assert not (tmp_path / "never").exists()
-
-
-def test_device_cuda_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        return
-    result = invoke("train", "simclr", *QUICK, "--device", "cuda", "--out", str(tmp_path / "run"))
-    assert result.exit_code == 2 and "CUDA is not available" in result.output

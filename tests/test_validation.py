@@ -34,7 +34,7 @@ def test_validation_indices_are_deterministic_class_balanced_and_sorted() -> Non
     assert torch.bincount(labels[first], minlength=10).tolist() == [25] * 10
     uneven = torch.cat([torch.zeros(300, dtype=torch.long), torch.ones(100, dtype=torch.long)])
     assert torch.bincount(uneven[validation_indices(uneven, 40)]).tolist() == [30, 10]  # proportional
-    with pytest.raises(ValueError, match="needs more than"):
+    with pytest.raises(ConfigError, match="needs more than"):
         validation_indices(labels, 1000)
 
 

@@ -66,7 +66,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     ALLOWED = {(module, name) for package in ("numpy.core", "numpy._core") for module, name in (
         (f"{package}.multiarray", "_reconstruct"), (f"{package}.multiarray", "scalar"),
-        (f"{package}.numeric", "_frombuffer"))} | {("numpy", "ndarray"), ("numpy", "dtype")}
+        (f"{package}.numeric", "_frombuffer"))} | {("numpy", "ndarray"), ("numpy", "dtype"),
+                                                      ("_codecs", "encode")}  # bytes, as Python 3 writes protocol 2
 
     def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]
         if (module, name) not in self.ALLOWED:

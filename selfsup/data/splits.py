@@ -13,6 +13,7 @@ import torch
 
 from selfsup.data.catalog import DATASETS, load_dataset
 from selfsup.data.dataset import ImageDataset
+from selfsup.errors import ConfigError
 
 
 def validation_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
@@ -22,7 +23,8 @@ def validation_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.
     if size <= 0:
         return torch.zeros(0, dtype=torch.long)
     if size >= labels.shape[0]:
-        raise ValueError(f"a validation split of {size} images needs more than the {labels.shape[0]} training images")
+        raise ConfigError(f"data.val_size={size}: a validation split of {size} images needs more than the "
+                          f"{labels.shape[0]} training images; set data.val_size smaller (0: no validation split)")
     generator = torch.Generator().manual_seed(seed)
     classes, counts = labels.unique(return_counts=True)
     exact = counts.double() * size / labels.shape[0]

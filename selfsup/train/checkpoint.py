@@ -15,6 +15,7 @@ import logging
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +53,20 @@ class UnsafeFileError(CheckpointError):
 def read_state(path: Path, device: torch.device | str = "cpu", what: str = "checkpoint") -> Any:
     """One file's contents, loaded without running code; a clear error for a refused, truncated or corrupt file."""
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to refusing a file
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()
-        detail = next((line.strip() for line in reason if "GLOBAL" in line or "Unsupported" in line), reason[0])
-        raise UnsafeFileError(
-            f"{path}: refused to load this {what}: it holds objects other than tensors and plain values "
-            f"({detail[:200]}); selfsup never runs code from a file. Was it written by selfsup?") from None
+        lines = [line.strip() for line in str(error).splitlines()]
+        refused = next((line for line in lines if "GLOBAL" in line), None)
+        if refused is not None:  # the file names a function or class to call: a crafted or foreign file
+            raise UnsafeFileError(
+                f"{path}: refused to load this {what}: it holds objects other than tensors and plain values "
+                f"({refused[:200]}); selfsup never runs code from a file. Was it written by selfsup?") from None
+        raise CheckpointError(f"{path}: cannot read {what} (not a file torch.save wrote, or truncated or "
+                              "corrupt)") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: cannot read {what} ({first}); the file is truncated or corrupt") from None
 
 
@@ -84,7 +90,10 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     except CheckpointError as error:
         if not previous.exists():
             raise
-        state = _as_state(read_state(previous, device), previous)
+        try:
+            state = _as_state(read_state(previous, device), previous)
+        except CheckpointError:
+            raise CheckpointError(f"{error}; the previous checkpoint {previous} cannot be read either") from None
         log.warning("%s; using the previous checkpoint %s (step %s): at most one checkpoint interval is lost",
                     error, previous, state.get("step", "?"))
         return state

@@ -1,0 +1,233 @@
+"""A person's mistakes get exit code 2 and one clear line; no file a user loads runs code; a corrupt last
+checkpoint falls back to the previous one."""
+
+import hashlib
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import write_idx
+
+from selfsup.cli import cli
+
+QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "64", "--quiet",
+         "--precision", "fp32", "--device", "cpu", "--set", "eval.probe_epochs=2"]
+
+
+def run_cli(*args: str):  # type: ignore[no-untyped-def]
+    """The CLI in-process, catching exceptions: an escaped exception is shown as a traceback in the output."""
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=True)
+    output = result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        output += "".join(traceback.format_exception(result.exception))
+    return result.exit_code, output
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(path.relative_to(folder)): hashlib.sha1(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished SimCLR run (two epochs, so checkpoints/previous.pt exists) shared by the table."""
+    base = tmp_path_factory.mktemp("trust")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        code, output = run_cli("train", "simclr", *QUICK, "--out", str(base / "run"))
+    assert code == 0, output
+    return base / "run"
+
+
+def _bad_data(root: Path) -> None:
+    """Fixtures the data cases point at: an empty folder, a truncated MNIST file, an undecodable image, ..."""
+    (root / "empty").mkdir()
+    mnist = root / "mnist"
+    mnist.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 64), ("t10k", 32)):
+        write_idx(mnist / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(mnist / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))
+    truncated = mnist / "train-images-idx3-ubyte"
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    image_dir = root / "folder" / "train" / "cats"
+    image_dir.mkdir(parents=True)
+    (image_dir / "broken.png").write_bytes(b"not an image")
+    (root / "malformed.yaml").write_text("optim:\n  lr: [0.1\n")
+    (root / "misspelled.yaml").write_text("optm:\n  lr: 0.1\n")
+    (root / "list.yaml").write_text("- simclr\n- byol\n")
+    (root / "garbage.pt").write_bytes(b"\x80\x02 certainly not a neighbour file")
+    (root / "empty.yaml").write_text("backbone: mlp\ndata:\n  dataset: synthetic\nunknown_section: 1\n")
+
+
+# (arguments, a fragment the message must hold); {run} is the shared run, {tmp} a fresh folder with _bad_data
+CASES = [
+    (["train", "nope"], "nope"),
+    (["train", "simclr", "--dataset", "imagenet"], "imagenet"),
+    (["train", "simclr", "--backbone", "vgg"], "vgg"),
+    (["train", "simclr", "--lr", "0"], "lr"),
+    (["train", "simclr", "--epochs", "0"], "epochs"),
+    (["train", "simclr", "--batch-size", "0"], "batch_size"),
+    (["train", "simclr", "--set", "augment.strength=2"], "strength"),
+    (["train", "simclr", "--set", "bogus=1"], "bogus"),
+    (["train", "simclr", "--set", "noequals"], "noequals"),
+    (["train", "simclr", "--set", "eval.knn_k=abc"], "abc"),
+    (["train", "simclr", "--config", "{tmp}/malformed.yaml"], "malformed.yaml"),
+    (["train", "simclr", "--config", "{tmp}/misspelled.yaml"], "optm"),
+    (["train", "simclr", "--config", "{tmp}/list.yaml"], "list.yaml"),
+    (["train", "simclr", "--config", "{tmp}/empty.yaml"], "unknown_section"),
+    (["train", "simclr", "--dataset", "mnist", "--data-dir", "{tmp}/empty", "--set", "data.download=false",
+      "--out", "{tmp}/o"], "mnist"),
+    (["train", "simclr", "--dataset", "mnist", "--data-dir", "{tmp}/mnist", "--set", "data.download=false",
+      "--out", "{tmp}/o"], "train-images-idx3-ubyte"),
+    (["train", "simclr", "--dataset", "image-folder", "--data-dir", "{tmp}/folder", "--out", "{tmp}/o"],
+     "broken.png"),
+    (["train", "simclr", *QUICK, "--set", "data.classes=[99]", "--out", "{tmp}/o"], "99"),
+    (["train", "simclr", *QUICK, "--set", "data.val_size=5000", "--out", "{tmp}/o"], "val_size"),
+    (["train", "simclr", *QUICK, "--out", "{run}"], "--resume"),
+    (["train", "simclr", *QUICK, "--lr", "0.5", "--out", "{run}", "--resume"], "different config"),
+    (["train", "nn-byol", *QUICK, "--neighbors", "{tmp}/missing.pt", "--out", "{tmp}/o"], "missing.pt"),
+    (["train", "nn-byol", *QUICK, "--neighbors", "{tmp}/garbage.pt", "--out", "{tmp}/o"], "garbage.pt"),
+    (["train", "nn-byol", *QUICK, "--neighbors", "{run}", "--out", "{tmp}/o"], "no neighbour file"),
+    (["eval", "{tmp}/empty"], "not a run directory"),
+    (["eval", "{run}", "--set", "eval.knn_k=0"], "knn_k"),
+    (["eval", "{run}", "--split", "val", "--set", "data.val_size=-3"], "val_size"),
+    (["baseline", "--dataset", "nope"], "nope"),
+    (["sweep", "simclr", "--grid", "bogus=1,2", "--out", "{tmp}/sweep"], "bogus"),
+    (["sweep", "simclr", "--grid", "lr", "--out", "{tmp}/sweep"], "--grid"),
+    (["report", "{tmp}/empty"], "holds no runs"),
+    (["finetune", "{run}", "--labels", "2"], "--labels"),
+    (["finetune", "{tmp}/empty", "--labels", "0.1"], "not a run directory"),
+    (["interpolate", "{run}", "--a", "0", "--b", "1"], "no decoder"),
+    (["sample", "{run}"], "vae"),
+    (["anomaly", "{run}", "--normal-class", "0"], "no decoder"),
+    (["neighbors", "{run}", "--metric", "manhattan"], "manhattan"),
+    (["keys", "nope"], "nope"),
+    (["compare", "{run}", "--baseline", "{tmp}/empty"], "eval.json"),
+    (["bench", "accuracy", "--methods", "nope"], "nope"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", CASES, ids=[" ".join(a[:2]) + f" [{i}]" for i, (a, _) in enumerate(CASES)])
+def test_a_mistake_exits_2_with_one_clear_message(args: list[str], fragment: str, trained: Path,
+                                                  tmp_path: Path) -> None:
+    _bad_data(tmp_path)
+    before = snapshot(trained)
+    code, output = run_cli(*[a.replace("{run}", str(trained)).replace("{tmp}", str(tmp_path)) for a in args])
+    assert "Traceback" not in output, output
+    assert code == 2, output
+    assert fragment in output, output
+    assert snapshot(trained) == before, "a failed command changed the run directory"
+    assert not (tmp_path / "o" / "checkpoints").exists(), "a failed command started a run"
+
+
+def test_the_table_is_at_least_25_cases() -> None:
+    assert len(CASES) >= 25
+
+
+def test_cuda_device_on_a_machine_without_cuda_exits_2(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    code, output = run_cli("train", "simclr", *QUICK, "--device", "cuda", "--out", str(tmp_path / "run"))
+    assert code == 2 and "CUDA is not available" in output and "Traceback" not in output
+
+
+# -- nothing runs from a file -----------------------------------------------------------------------------
+
+class Payload:
+    """Unpickling this runs ``os.system``-like code: it creates the marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.makedirs, (str(self.marker),))
+
+
+def test_a_crafted_checkpoint_is_refused_and_its_code_does_not_run(trained: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    marker = tmp_path / "PAYLOAD-RAN"
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    state["context"] = Payload(marker)
+    torch.save(state, run / "checkpoints" / "last.pt")
+    code, output = run_cli("eval", str(run))
+    assert code == 2 and "refused" in output and "last.pt" in output and "Traceback" not in output, output
+    assert not marker.exists(), "the crafted checkpoint ran code"
+    assert "previous.pt" not in output, "a refused file must not be skipped over silently"
+
+
+def test_a_crafted_neighbour_file_is_refused_and_its_code_does_not_run(tmp_path: Path) -> None:
+    marker = tmp_path / "PAYLOAD-RAN"
+    path = tmp_path / "neighbors-cosine.pt"
+    torch.save({"indices": torch.zeros(4, 2, dtype=torch.long), "extra": Payload(marker)}, path)
+    code, output = run_cli("train", "nn-byol", *QUICK, "--neighbors", str(path), "--out", str(tmp_path / "o"))
+    assert code == 2 and "refused" in output and str(path) in output and "Traceback" not in output, output
+    assert not marker.exists()
+
+
+def test_a_crafted_cifar_batch_is_refused_and_its_code_does_not_run(tmp_path: Path) -> None:
+    from selfsup.data import DatasetFileError, load_dataset
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "PAYLOAD-RAN"
+    rng = np.random.default_rng(0)
+    for protocol in (2, 4, 5):  # numpy pickles arrays differently by protocol; every form must load
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            batch = {b"data": rng.integers(0, 256, (2, 3072), dtype=np.uint8), b"labels": [0, 1]}
+            with open(folder / name, "wb") as handle:
+                pickle.dump(batch, handle, protocol=protocol)
+        assert load_dataset("cifar10", "test", data_dir=tmp_path, download=False).images.shape == (2, 3, 32, 32)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump({b"data": Payload(marker), b"labels": [0]}, handle, protocol=2)
+    with pytest.raises(DatasetFileError, match="test_batch.*refused"):
+        load_dataset("cifar10", "test", data_dir=tmp_path, download=False)
+    assert not marker.exists()
+    code, output = run_cli("baseline", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out",
+                           str(tmp_path / "base"), "--set", "data.download=false", "--set", "data.val_size=0")
+    assert code == 2 and "test_batch" in output and not marker.exists(), output
+
+
+# -- a corrupt last checkpoint costs one interval -----------------------------------------------------------
+
+def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(trained: Path, tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from selfsup.api import load
+    from selfsup.train.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    last, previous = run / "checkpoints" / "last.pt", run / "checkpoints" / "previous.pt"
+    assert previous.exists(), "training kept no previous checkpoint"
+    good_last = torch.load(last, weights_only=True)
+    good_previous = torch.load(previous, weights_only=True)
+    assert good_previous["step"] < good_last["step"]
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    with caplog.at_level("WARNING"):
+        state = load_checkpoint(last)
+    assert state["step"] == good_previous["step"] and "previous" in caplog.text and "last.pt" in caplog.text
+    method = load(run)
+    for name, tensor in method.state_dict().items():
+        assert torch.equal(tensor, good_previous["model"][name])
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # the command line shows this warning on stderr
+        code, output = run_cli("eval", str(run))
+    assert code == 0 and "using the previous checkpoint" in caplog.text, output
+    # --resume continues from the previous checkpoint and finishes the run
+    code, output = run_cli("train", "simclr", *QUICK, "--out", str(run), "--resume", "--no-eval")
+    assert code == 0, output
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["step"] == good_last["step"] and resumed["finished"]
+    # with both unreadable, the error names the last one
+    for path in (last, previous):
+        path.write_bytes(b"")
+    code, output = run_cli("eval", str(run))
+    assert code == 2 and "last.pt" in output and "Traceback" not in output, output
