@@ -20,7 +20,8 @@ def test_train_then_eval_then_resume(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "linear probe accuracy" in result.output
     evaluation = json.loads((tmp_path / "run" / "eval.json").read_text())
-    assert 0 <= evaluation["linear_probe"]["accuracy"] <= 1
+    # ten synthetic classes: chance is 0.1, and a probe fitted on shuffled labels or the wrong split stays near it
+    assert evaluation["linear_probe"]["accuracy"] > 0.25 and evaluation["knn"]["accuracy"] > 0.2
     assert {"accuracy", "k"} <= set(evaluation["knn"]) and {"nmi", "ari", "accuracy"} <= set(evaluation["kmeans"])
     result = invoke("eval", out)
     assert result.exit_code == 0 and "kNN" in result.output

@@ -14,32 +14,16 @@ from selfsup.config import ConfigError, RunConfig
 from selfsup.data import Batch, make_synthetic
 from selfsup.eval.collapse import embedding_health
 from selfsup.experiments.neighbors import nearest_neighbors, precision_at_k
-from selfsup.losses import barlow_twins, negative_cosine
+from selfsup.losses import barlow_twins
 from selfsup.methods import MethodContext
 from selfsup.methods.rotnet import rotate
-from selfsup.methods.siamese import directcopy_predictor, directpred_predictor, eigenspace_stats
-from selfsup.train.schedules import cosine_momentum
+from selfsup.methods.siamese import directpred_predictor, eigenspace_stats
 
 
 def fixed_correlation(d: int = 6) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(40, d, generator=generator, dtype=torch.float64)
     return a.T @ a / 40
-
-
-def test_directpred_predictor_matches_an_explicit_eigendecomposition() -> None:
-    F = fixed_correlation()
-    s, u = np.linalg.eigh(F.numpy())
-    s = np.maximum(s / s.max(), 0)
-    p = np.maximum(np.sqrt(s) + 0.1, 1e-4)
-    expected = u @ np.diag(p) @ u.T
-    assert np.allclose(directpred_predictor(F, 0.1).numpy(), expected, atol=1e-10)
-
-
-def test_directcopy_predictor_is_normalised_F_plus_eps_identity() -> None:
-    F = fixed_correlation()
-    expected = F.numpy() / np.linalg.norm(F.numpy()) + 0.3 * np.eye(6)
-    assert np.allclose(directcopy_predictor(F, 0.3).numpy(), expected)
 
 
 def test_eigenspace_stats_of_a_predictor_sharing_F_eigenvectors() -> None:
@@ -49,26 +33,6 @@ def test_eigenspace_stats_of_a_predictor_sharing_F_eigenvectors() -> None:
     assert stats["eigen_F"] == sorted(stats["eigen_F"], reverse=True)
     skew = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
     assert eigenspace_stats(torch.eye(2), torch.eye(2) + skew)["asymmetry"] > 0.5
-
-
-def naive_negative_cosine(p: torch.Tensor, z: torch.Tensor) -> float:
-    values = [-(p[i] @ z[i]).item() / (p[i].norm().item() * z[i].norm().item()) for i in range(len(p))]
-    return sum(values) / len(values)
-
-
-def test_symmetric_byol_loss_matches_a_naive_reference() -> None:
-    config = RunConfig().replace({"method": "byol", "backbone": "mlp"})
-    torch.manual_seed(0)
-    model = build_method(config, MethodContext(1, 16, 10))
-    v1, v2 = torch.rand(2, 8, 1, 16, 16).unbind(0)
-    loss = model.siamese_loss(v1, v2).loss.item()
-    with torch.no_grad():
-        _, p = model.online(torch.cat([v1, v2]))
-        p1, p2 = p.chunk(2)
-        t1, t2 = model.target_projector(model.target_backbone(torch.cat([v1, v2]))).chunk(2)  # one BN batch
-    expected = naive_negative_cosine(p1, t2) + naive_negative_cosine(p2, t1)
-    assert math.isclose(loss, expected, rel_tol=1e-4, abs_tol=1e-5)
-    assert math.isclose(negative_cosine(p1, t2).item(), naive_negative_cosine(p1, t2), rel_tol=1e-5)
 
 
 def test_barlow_twins_matches_a_naive_reference() -> None:
@@ -85,7 +49,7 @@ def test_barlow_twins_matches_a_naive_reference() -> None:
     assert barlow_twins(z1, z1, lambd=0.0).item() < 1e-4  # identical views: a unit diagonal
 
 
-def test_ema_update_and_cosine_momentum_follow_their_formulas() -> None:
+def test_ema_update_follows_its_formula() -> None:
     config = RunConfig().replace({"method": "byol", "backbone": "mlp", "ema_momentum": 0.9})
     torch.manual_seed(0)
     model = build_method(config, MethodContext(1, 16, 10))
@@ -98,10 +62,6 @@ def test_ema_update_and_cosine_momentum_follow_their_formulas() -> None:
     model.after_optimizer_step(0, 10)
     for t_new, t_old, o in zip(model.target_backbone.parameters(), target, online):
         assert torch.allclose(t_new, 0.9 * t_old + 0.1 * o)
-    schedule = cosine_momentum(0.99, 100)
-    k = np.arange(100)
-    assert np.allclose(schedule, 1 - (1 - 0.99) * (np.cos(np.pi * k / 100) + 1) / 2)
-    assert schedule[0] == pytest.approx(0.99) and schedule[-1] > 0.9999
 
 
 def test_symmetry_regularisation_makes_the_predictor_symmetric() -> None:

@@ -210,7 +210,20 @@ def test_anomaly_auroc_on_a_run_trained_on_the_normal_class(tmp_path: Path) -> N
     result = invoke("anomaly", run, "--normal-class", "0")
     assert result.exit_code == 0 and "note:" not in result.output
     score = json.loads((tmp_path / "ae" / "anomaly-class0.json").read_text())
-    assert score["trained_on_normal_only"] and 0 <= score["auroc"] <= 1
+    assert score["trained_on_normal_only"]
+    # AUROC = P(an anomaly's error > a normal image's error), counted pair by pair from errors computed here
+    from selfsup.api import load
+    from selfsup.data import load_dataset, to_float
+
+    test = load_dataset("synthetic", "test")
+    with torch.no_grad():
+        images = to_float(test.images)
+        errors = (load(run).reconstruct(images) - images).pow(2).flatten(1).mean(1).tolist()
+    normal = [e for e, label in zip(errors, test.labels.tolist()) if label == 0]
+    anomalous = [e for e, label in zip(errors, test.labels.tolist()) if label != 0]
+    pairs = sum((a > n) + 0.5 * (a == n) for a in anomalous for n in normal)
+    assert score["auroc"] == pytest.approx(pairs / (len(anomalous) * len(normal)), abs=1e-6)
+    assert score["mean_error_normal"] == pytest.approx(sum(normal) / len(normal), rel=1e-5)
 
 
 def test_dae_corrupts_its_input_and_reconstructs_the_clean_image() -> None:
@@ -226,3 +239,32 @@ def test_dae_corrupts_its_input_and_reconstructs_the_clean_image() -> None:
     assert [label for label, _ in rows] == ["input", "corrupted", "reconstruction"]
     with pytest.raises(ConfigError, match="noise"):
         RunConfig().replace({"method": "dae", "noise": "fog"})
+
+
+def test_contractive_penalty_cannot_be_rescaled_away() -> None:
+    """Scaling the code by c and the decoder's entry by 1/c would keep the reconstruction and divide the penalty
+    by c^2 if the entry were a free layer; tied to the bottleneck (W_dec = W^T), it scales with the code, so the
+    reconstruction changes and the rescaling buys nothing."""
+    config = RunConfig().replace({"method": "cae", "backbone": "mlp", "latent_dim": 8})
+    torch.manual_seed(0)
+    model = build_method(config, MethodContext(1, 16, 10))
+    x = torch.rand(6, 1, 16, 16)
+
+    def terms() -> tuple[float, torch.Tensor]:
+        penalty, code = model.penalty(x, None)
+        return penalty.item(), model.decoder(code).detach()
+
+    penalty, logits = terms()
+    c = 0.1
+    with torch.no_grad():
+        model.bottleneck.weight.mul_(c)
+        model.bottleneck.bias.mul_(c)
+        entry = model.decoder[0][0]
+        if isinstance(getattr(entry, "weight", None), nn.Parameter):  # a free entry layer: undo the scale there
+            entry.weight.div_(c)
+    scaled_penalty, scaled_logits = terms()
+    assert scaled_penalty == pytest.approx(c**2 * penalty, rel=1e-4)  # the code's Jacobian did shrink by c^2 ...
+    # ... but not for free: the reconstructions change, by a good part of how much they vary from image to image
+    variation = (logits - logits.mean(0)).norm()
+    assert (scaled_logits - logits).norm() > 0.3 * variation
+    assert [name for name in model.state_dict() if name.startswith("decoder.0.")] == ["decoder.0.0.bias"]

@@ -1,4 +1,9 @@
-"""Contractive autoencoder (Rifai et al. 2011): reconstruction + lambda ||d code / d x||_F^2."""
+"""Contractive autoencoder (Rifai et al. 2011): reconstruction + lambda ||d code / d x||_F^2.
+
+The decoder's entry layer is tied to the bottleneck (W_dec = W_bottleneck^T, as in Rifai et al. and seed 003's
+contractive autoencoder). Untied, the penalty means nothing: scaling the code by c and the decoder's entry by 1/c
+leaves the reconstruction as it was and divides the penalty by c^2, so the optimiser can shrink it at no cost.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from selfsup.config import ConfigError
 from selfsup.losses import dense_jacobian_penalty, jacobian_penalty, weight_product_penalty
@@ -28,6 +34,18 @@ class ContractiveConfig(AutoencoderConfig):
             raise ConfigError(f"params.projections must be >= 0, got {self.projections}")
 
 
+class TiedLinear(nn.Module):
+    """A decoder layer whose weight is the transpose of an encoder ``Linear``'s (its own bias)."""
+
+    def __init__(self, encoder_layer: nn.Linear) -> None:
+        super().__init__()
+        self.encoder_layer = [encoder_layer]  # a plain list: the encoder owns (and saves) the weight
+        self.bias = nn.Parameter(torch.zeros(encoder_layer.in_features))
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return F.linear(code, self.encoder_layer[0].weight.t(), self.bias)
+
+
 @register_method("cae", family="reconstruction")
 class ContractiveAutoencoder(AutoencoderBase):
     summary = "contractive autoencoder: reconstruction + lambda * squared Frobenius norm of the encoder Jacobian"
@@ -35,9 +53,19 @@ class ContractiveAutoencoder(AutoencoderBase):
 
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
+        if not params.latent_dim:
+            raise ConfigError("cae ties its decoder's entry layer to the bottleneck (otherwise rescaling the code "
+                              "cancels the penalty), so params.latent_dim must be > 0")
+        self.tie_decoder_entry()
         if params.penalty == "weights" and self._linear_encoder() is None:
             raise ConfigError("params.penalty=weights multiplies the encoder's weight matrices, so it needs an "
                               f"MLP backbone (mlp, mlp-shallow, mlp-deep), not {backbone.backbone_name}")
+
+    def tie_decoder_entry(self) -> None:
+        """Replace the decoder's first Linear (code -> features) by the bottleneck's transpose."""
+        entry = self.decoder[0][0]
+        assert isinstance(entry, nn.Linear) and entry.weight.shape == self.bottleneck.weight.T.shape
+        self.decoder[0][0] = TiedLinear(self.bottleneck)
 
     def _linear_encoder(self) -> list[nn.Linear] | None:
         layers = getattr(self.backbone, "linear_layers", lambda: None)()
