@@ -249,6 +249,7 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
         result = evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
                                     progress, bf16)
         result["split"] = split_description(config.data, config.eval, train_split, test_split)
+        result["config"] = config.to_dict()  # what these numbers belong to (report and bench check it)
         if isinstance(method, AutoencoderBase):
             result["reconstruction"] = reconstruction_error(method, test_split, device, config.eval.extract_batch_size)
         return result

@@ -6,7 +6,9 @@ Every figure is measured in the same process as its reference, and reported as a
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,10 @@ import torch
 
 from selfsup.config import DataConfig, EvalConfig, RunConfig
 from selfsup.data.catalog import cache_root
+from selfsup.experiments.rundir import evaluation_differences, read_run_config
 from selfsup.train.device import _probe_step_time, cpu_model, device_name, resolve_device, resolve_precision
+
+log = logging.getLogger(__name__)
 
 # Budgets are defined by images seen, so machines of different speed compare. The standard budget: 4 epochs over
 # the 55,000 Fashion-MNIST training images left after the 5,000-image validation split (220,000 images seen;
@@ -252,6 +257,37 @@ def _summary(evaluation: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _current_evaluation(run_dir: Path) -> dict[str, Any]:
+    """The run's eval.json, evaluated again when it was computed with another config than the run's."""
+    from selfsup.api import evaluate_run
+
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    stale = evaluation_differences(evaluation, read_run_config(run_dir))
+    if stale:
+        log.warning("%s/eval.json was computed with another config (%s); evaluating the run again", run_dir,
+                    "; ".join(stale[:3]))
+        training = evaluation.get("training")
+        evaluation, _ = evaluate_run(run_dir)
+        if training is not None:  # the training record stays the run's own
+            evaluation["training"] = training
+    return evaluation
+
+
+def _current_baselines(base_dir: Path, names: tuple[str, ...]) -> dict[str, Any] | None:
+    """The baselines' eval.json files when they exist and were scored on the test split with today's defaults."""
+    if not all((base_dir / name / "eval.json").exists() for name in names):
+        return None
+    found = {name: json.loads((base_dir / name / "eval.json").read_text()) for name in names}
+    defaults = dataclasses.asdict(EvalConfig())
+    for name, evaluation in found.items():
+        recorded = (evaluation.get("baseline") or {}).get("eval")
+        if recorded is not None and {k: v for k, v in recorded.items() if k in defaults} != defaults:
+            log.warning("%s/%s/eval.json was computed with other evaluation settings; measuring it again",
+                        base_dir, name)
+            return None
+    return found
+
+
 def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None = None,
                    existing_only: bool = False) -> dict[str, Any]:
     """Each method under the budget, and the raw-pixel and random-init baselines, on the Fashion-MNIST test split.
@@ -269,7 +305,7 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
         backbone = METHODS.get(method).recipe.get("backbone", "conv6")
         run_dir = out / "runs" / f"{method}{'' if backbone == 'conv6' else '-' + backbone}-{budget_tag(budget)}"
         if (run_dir / "eval.json").exists():
-            evaluation = json.loads((run_dir / "eval.json").read_text())
+            evaluation = _current_evaluation(run_dir)
         elif existing_only:
             continue
         else:
@@ -283,10 +319,7 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
     for backbone in sorted({row["backbone"] for row in rows.values()} | {"conv6"}):
         base_dir = out / "runs" / ("baseline" if backbone == "conv6" else f"baseline-{backbone}")
         names = ("raw-pixels", "random-init")
-        if all((base_dir / name / "eval.json").exists() for name in names):
-            baselines = {name: json.loads((base_dir / name / "eval.json").read_text()) for name in names}
-        else:
-            baselines = baseline("fashion-mnist", backbone, out=base_dir)
+        baselines = _current_baselines(base_dir, names) or baseline("fashion-mnist", backbone, out=base_dir)
         rows[f"random-init {backbone}"] = {"backbone": backbone, **_summary(baselines["random-init"])}
         rows["raw-pixels"] = {"backbone": None, **_summary(baselines["raw-pixels"])}
     return rows

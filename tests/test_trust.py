@@ -231,3 +231,49 @@ def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(trained: Pat
         path.write_bytes(b"")
     code, output = run_cli("eval", str(run))
     assert code == 2 and "last.pt" in output and "Traceback" not in output, output
+
+
+# -- results belong to their config ------------------------------------------------------------------------
+
+def _tamper(run: Path, key: tuple[str, str], value: object) -> None:
+    """eval.json claims a probe accuracy of 99 and records another value of ``key`` than the run's config."""
+    import json
+
+    path = run / "eval.json"
+    evaluation = json.loads(path.read_text())
+    evaluation["config"][key[0]][key[1]] = value
+    evaluation["linear_probe"]["accuracy"] = 99.0
+    path.write_text(json.dumps(evaluation))
+
+
+def test_bench_evaluates_again_an_eval_json_of_another_config(trained: Path, tmp_path: Path) -> None:
+    import json
+
+    from selfsup.benchmark import _current_evaluation
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    current = _current_evaluation(run)
+    assert current["linear_probe"]["accuracy"] == json.loads((trained / "eval.json").read_text())["linear_probe"][
+        "accuracy"]  # agrees: reused as it is
+    _tamper(run, ("optim", "lr"), 123.0)
+    fresh = _current_evaluation(run)
+    assert fresh["linear_probe"]["accuracy"] < 1.0 and fresh["config"]["optim"]["lr"] != 123.0
+    assert json.loads((run / "eval.json").read_text())["linear_probe"]["accuracy"] < 1.0  # rewritten
+
+
+def test_report_refuses_the_numbers_of_an_eval_json_of_another_config(trained: Path, tmp_path: Path) -> None:
+    import csv
+
+    from selfsup.experiments.report import build_report
+
+    folder = tmp_path / "runs"
+    for name in ("a", "b", "c"):
+        shutil.copytree(trained, folder / name)
+    _tamper(folder / "b", ("params", "temperature"), 0.9)
+    _tamper(folder / "c", ("eval", "knn_k"), 7)  # `selfsup eval --set eval.knn_k=7`: the evaluation's own setting
+    build_report(folder, None, 10)
+    rows = {row["run"]: row for row in csv.DictReader(open(folder / "results.csv"))}
+    assert rows["b"]["status"] == "stale" and "temperature" in rows["b"]["error"] and rows["b"]["linear_probe"] == ""
+    assert rows["a"]["status"] == "done" and 0.25 < float(rows["a"]["linear_probe"]) < 1.0
+    assert rows["c"]["status"] == "done" and float(rows["c"]["linear_probe"]) == 99.0 and rows["c"]["eval.knn_k"] == "7"

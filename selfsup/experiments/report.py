@@ -22,7 +22,14 @@ import numpy as np
 from selfsup.config import ConfigError, resolve_key
 from selfsup.errors import ReportError  # noqa: F401  (defined in the leaf module, kept importable here)
 from selfsup.experiments.plots import plt, save_figure
-from selfsup.experiments.rundir import RunDirectoryError, flatten, read_metrics, read_run_config
+from selfsup.experiments.rundir import (
+    NEUTRAL_KEYS,
+    RunDirectoryError,
+    evaluation_differences,
+    flatten,
+    read_metrics,
+    read_run_config,
+)
 from selfsup.experiments.sweep import ERROR_FILE, cell_status, read_sweep_file
 from selfsup.methods import get_method
 
@@ -37,7 +44,6 @@ METRICS: list[tuple[str, tuple[str, ...]]] = [
 ]
 PLOTTED = ["linear_probe", "knn", "kmeans_nmi"]
 SEED_KEY = "train.seed"
-IGNORED_KEYS = {"data.data_dir", "train.device", "train.threads", "train.precision"}
 
 
 @dataclass
@@ -74,8 +80,16 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
                        cell_status(run_dir), flatten(config.to_dict()))
     if (run_dir / ERROR_FILE).exists():
         record.error = (run_dir / ERROR_FILE).read_text().splitlines()[0]
-    if (run_dir / "eval.json").exists():
-        evaluation = json.loads((run_dir / "eval.json").read_text())
+    evaluation = json.loads((run_dir / "eval.json").read_text()) if (run_dir / "eval.json").exists() else None
+    stale = evaluation_differences(evaluation, config, eval_keys=False) if evaluation is not None else []
+    if stale:  # numbers of another config: not this run's
+        record.error = (f"eval.json was computed with another config ({'; '.join(stale[:3])}); "
+                        f"run `selfsup eval {run_dir}`")
+        record.status = "stale"
+        evaluation = None
+    if evaluation is not None:
+        recorded = flatten(evaluation.get("config") or {})
+        record.config.update({key: value for key, value in recorded.items() if key.startswith("eval.")})
         for column, path in METRICS:
             value = _dig(evaluation, path)
             if isinstance(value, (int, float)):
@@ -109,7 +123,7 @@ def varied_keys(records: list[RunRecord], folder: Path) -> list[str]:
     all_keys = sorted({key for r in records for key in r.config})
     keys = []
     for key in all_keys:
-        if key in IGNORED_KEYS or key == "method":
+        if key in NEUTRAL_KEYS or key == "method":
             continue
         owners = records
         if key.startswith("params."):

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-
 from selfsup.config import ConfigError, RunConfig, read_yaml
-from selfsup.train.checkpoint import has_checkpoint
 from selfsup.errors import RunDirectoryError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.train.checkpoint import has_checkpoint
+
+# keys that change where or how fast a run goes, not what it computes
+NEUTRAL_KEYS = {"data.data_dir", "train.device", "train.threads", "train.precision"}
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -26,6 +28,17 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     a, b = flatten(old), flatten(new)
     return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def evaluation_differences(evaluation: dict[str, Any], config: RunConfig, eval_keys: bool = True) -> list[str]:
+    """How the config an eval.json was computed with (its ``config``) differs from ``config``, the run's own,
+    leaving out NEUTRAL_KEYS and, unless ``eval_keys``, the evaluation's own settings (``selfsup eval --set``).
+    Empty when they agree, or when the file predates the record (it says nothing)."""
+    recorded = evaluation.get("config")
+    if not isinstance(recorded, dict):
+        return []
+    return [line for line in config_differences(recorded, config.to_dict())
+            if line.split(":")[0] not in NEUTRAL_KEYS and (eval_keys or not line.startswith("eval."))]
 
 
 def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
