@@ -3,12 +3,16 @@ default) and 50 optimisation steps from the amortised encoder, and its Conv6 map
 
     python bench/autodecoder_codes.py
 """
-import dataclasses, torch
+import dataclasses
+
+import torch
+
 torch.set_num_threads(1)
 from selfsup.api import load
 from selfsup.data import load_dataset
 from selfsup.eval import extract_features, knn_accuracy, linear_probe
 from selfsup.eval.protocols import kmeans_scores
+
 tr = load_dataset("fashion-mnist","train").random_subset(10000, 1)
 te = load_dataset("fashion-mnist","test").random_subset(2000, 0)
 m = load("bench/results/runs/autodecoder-10000x10")

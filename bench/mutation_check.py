@@ -57,7 +57,7 @@ MUTATIONS = [
     ("DirectCopy normalised by the spectral instead of the Frobenius norm", "selfsup/methods/siamese.py",
      "return F / torch.linalg.matrix_norm(F) + eps", "return F / torch.linalg.matrix_norm(F, ord=2) + eps",
      "tests/test_classic_bugs.py::test_directcopy_predictor_matches_an_entrywise_reference"),
-    ("cosine momentum schedule off by one step", "selfsup/train/schedules.py",
+    ("cosine momentum schedule off by one step", "selfsup/ops/schedules.py",
      "progress = np.arange(total_steps) / max(total_steps, 1)",
      "progress = (np.arange(total_steps) + 1) / max(total_steps, 1)",
      "tests/test_classic_bugs.py::test_cosine_momentum_is_byols_schedule_written_as_a_squared_sine"),

@@ -20,19 +20,19 @@ from selfsup.data.catalog import cache_root
 from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
 from selfsup.eval import evaluate_embedding
 from selfsup.eval.monitor import OnlineMonitor
-from selfsup.experiments.plots import plot_eigenspace, plot_image_rows, plot_loss, plot_monitor
-from selfsup.experiments.rundir import (
+from selfsup.eval.plots import plot_eigenspace, plot_image_rows, plot_loss, plot_monitor
+from selfsup.methods import Method, MethodContext, get_method
+from selfsup.ops import distributed
+from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
+from selfsup.train.checkpoint import has_checkpoint, load_checkpoint
+from selfsup.train.device import method_step_timer, resolve_channels_last
+from selfsup.train.rundir import (
     RunDirectoryError,
     prepare_run_dir,
     read_metrics,
     read_run_config,
     write_json,
 )
-from selfsup.methods import Method, MethodContext, get_method
-from selfsup.methods.autoencoder import AutoencoderBase
-from selfsup.train import Trainer, TrainResult, distributed, resolve_device, resolve_precision
-from selfsup.train.checkpoint import has_checkpoint, load_checkpoint
-from selfsup.train.device import method_step_timer, resolve_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class RunResult:
     eval: dict[str, Any] | None
 
 
-def _setup(config: RunConfig) -> torch.device:
+def setup_device(config: RunConfig) -> torch.device:
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
     return resolve_device(config.train.device)
@@ -85,7 +85,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     if config.train.batch_size % world:
         raise ConfigError(f"train.batch_size {config.train.batch_size} is the global batch and must be divisible by "
                           f"the number of processes, {world}")
-    device = distributed.local_device(_setup(config))
+    device = distributed.local_device(setup_device(config))
     if config.data.stream:
         source: Any = streaming_source(config, device, rank, world)
         context = MethodContext(source.channels, source.size, len(source))
@@ -118,7 +118,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         plot_loss(metrics, run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
         plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", f"{config.method} / {config.backbone}")
         plot_monitor(metrics, run_dir / "plots" / "monitor.png", f"{config.method} / {config.backbone}")
-        if isinstance(method, AutoencoderBase) and not config.data.stream:
+        if method.reconstructs and not config.data.stream:
             plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
     if evaluate:
         evaluation = evaluate_method(method, config, device, progress, precision)
@@ -250,28 +250,28 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
                                     progress, bf16)
         result["split"] = split_description(config.data, config.eval, train_split, test_split)
         result["config"] = config.to_dict()  # what these numbers belong to (report and bench check it)
-        if isinstance(method, AutoencoderBase):
+        if method.reconstructs:
             result["reconstruction"] = reconstruction_error(method, test_split, device, config.eval.extract_batch_size)
         return result
     finally:
         method.train()
 
 
-def reconstruction_error(method: AutoencoderBase, dataset: ImageDataset, device: torch.device,
+def reconstruction_error(method: Method, dataset: ImageDataset, device: torch.device,
                          batch_size: int = 1024) -> dict[str, Any]:
     """Mean squared error per pixel (images in [0, 1]) of reconstructing every image of ``dataset``."""
     errors = image_errors(method, dataset, device, batch_size)
     return {"mse": float(errors.mean()), "split": dataset.name or "test", "images": len(dataset)}
 
 
-def image_errors(method: AutoencoderBase, dataset: ImageDataset, device: torch.device, batch_size: int = 1024
+def image_errors(method: Method, dataset: ImageDataset, device: torch.device, batch_size: int = 1024
                  ) -> torch.Tensor:
     """(N,) per-image reconstruction errors, in order, on the CPU."""
     return torch.cat([method.image_errors(batch.to(device)).float().cpu()
                       for batch in dataset.float_batches(batch_size)])
 
 
-def plot_reconstructions(method: AutoencoderBase, dataset: ImageDataset, path: Path, seed: int = 0,
+def plot_reconstructions(method: Method, dataset: ImageDataset, path: Path, seed: int = 0,
                          count: int = 10) -> Path:
     """plots/reconstructions.png: the first images of ``dataset``, their corrupted inputs (if any), outputs."""
     device = next(method.parameters()).device
@@ -305,7 +305,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -
     run_dir = Path(run_dir)
     trained = read_run_config(run_dir)
     config = trained.replace(overrides) if overrides else trained
-    device = _setup(config)
+    device = setup_device(config)
     method = load(run_dir, device)
     evaluation = evaluate_method(method, config, device)
     name = "eval.json" if config.eval.split == trained.eval.split else f"eval-{config.eval.split}.json"

@@ -17,8 +17,8 @@ import torch
 
 from selfsup.config import DataConfig, EvalConfig, RunConfig
 from selfsup.data.catalog import cache_root
-from selfsup.experiments.rundir import evaluation_differences, read_run_config
-from selfsup.train.device import _probe_step_time, cpu_model, device_name, resolve_device, resolve_precision
+from selfsup.train.device import cpu_model, device_name, probe_step_time, resolve_device, resolve_precision
+from selfsup.train.rundir import evaluation_differences, read_run_config
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,10 @@ def budget_tag(budget: dict[str, Any]) -> str:
     return f"{budget['limit'] or 'full-'}x{budget['epochs']}"
 
 
-def _simclr_config(budget: dict[str, Any]) -> RunConfig:
-    return RunConfig.for_method("simclr", overrides={"backbone": "conv6", "dataset": "fashion-mnist",
-                                                    "limit": budget["limit"], "epochs": budget["epochs"]})
+def _reference_config(budget: dict[str, Any]) -> RunConfig:
+    """The default method (RunConfig's: SimCLR) on Conv6 and Fashion-MNIST under ``budget``: what speed is timed on."""
+    return RunConfig.for_method(RunConfig().method, overrides={"backbone": "conv6", "dataset": "fashion-mnist",
+                                                               "limit": budget["limit"], "epochs": budget["epochs"]})
 
 
 def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
     from selfsup.methods import MethodContext
     from selfsup.train.optim import build_optimizer
 
-    config = _simclr_config(budget)
+    config = _reference_config(budget)
     device = resolve_device("auto")
     precision = resolve_precision("auto", device, cache_root() / "precision.json")
     dataset = training_data(config)
@@ -107,8 +108,8 @@ def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
         "epoch_time_ratio_to_model": round(full_seconds / model_seconds, 3),
         "data_share_of_step": round(data_seconds / full_seconds, 4),
         "precision": precision,
-        "precision_probe_ms": {"fp32": round(_probe_step_time(device, False) * 1e3, 1),
-                               "bf16": round(_probe_step_time(device, True) * 1e3, 1)},
+        "precision_probe_ms": {"fp32": round(probe_step_time(device, False) * 1e3, 1),
+                               "bf16": round(probe_step_time(device, True) * 1e3, 1)},
     }
 
 
@@ -149,8 +150,8 @@ def bench_sweep(budget: dict[str, Any], cells: int = 3) -> dict[str, Any]:
 
     base = RunConfig().replace({"backbone": "mlp", "dataset": "fashion-mnist", "limit": 1000, "epochs": 1,
                                 "eval.train_limit": 2000, "eval.test_limit": 500})
-    grid = {"temperature": [str(0.2 + 0.1 * i) for i in range(cells)]}
-    planned = plan(["simclr"], grid, base)
+    grid = {"optim.lr": [f"{1e-3 * (1 + i)}" for i in range(cells)]}
+    planned = plan([base.method], grid, base)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         train(planned[0].config, out=root / "warm-up", progress=False)
@@ -197,7 +198,7 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
         for workers in (0, 1, 2):
             sources[f"stream, {workers} workers"] = StreamingFolderSource(root, 32, 3, batch_size, 0, device,
                                                                           workers=workers)
-        config = _simclr_config({"limit": images, "epochs": 1}).replace({"dataset": "image-folder"})
+        config = _reference_config({"limit": images, "epochs": 1}).replace({"dataset": "image-folder"})
         torch.manual_seed(0)
         method = build_method(config, MethodContext(3, 32, images)).to(device)
         optimizer = torch.optim.Adam(method.parameters(), 1e-3)
@@ -230,17 +231,18 @@ def method_config(method: str, budget: dict[str, Any], extra: dict[str, Any] | N
                                                    "epochs": budget["epochs"], **(extra or {})})
 
 
-def _vae_neighbors(budget: dict[str, Any], out: Path) -> Path:
-    """The benchmark VAE's cosine neighbours on the benchmark subset (training the VAE first if needed)."""
+def _mined_neighbors(source_method: str, budget: dict[str, Any], out: Path) -> Path:
+    """Cosine neighbours on the benchmark subset in the representation of ``source_method``'s benchmark run
+    (trained first if needed): the input of a method with ``neighbors_from``."""
     from selfsup.api import train
     from selfsup.experiments.neighbors import mine
 
-    vae_dir = out / "runs" / f"vae-{budget_tag(budget)}"
-    if not (vae_dir / "eval.json").exists():
-        train(method_config("vae", budget), out=vae_dir, resume=True)
-    path = vae_dir / "neighbors-cosine.pt"
+    source_dir = out / "runs" / f"{source_method}-{budget_tag(budget)}"
+    if not (source_dir / "eval.json").exists():
+        train(method_config(source_method, budget), out=source_dir, resume=True)
+    path = source_dir / "neighbors-cosine.pt"
     if not path.exists():
-        mine(vae_dir, "cosine", 10, path)
+        mine(source_dir, "cosine", 10, path)
     return path
 
 
@@ -257,7 +259,7 @@ def _summary(evaluation: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _current_evaluation(run_dir: Path) -> dict[str, Any]:
+def current_evaluation(run_dir: Path) -> dict[str, Any]:
     """The run's eval.json, evaluated again when it was computed with another config than the run's."""
     from selfsup.api import evaluate_run
 
@@ -298,20 +300,21 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
     from selfsup.api import baseline, train
     from selfsup.methods import METHODS
 
-    methods = methods or ["simclr"]
+    methods = methods or [RunConfig().method]
     rows: dict[str, Any] = {}
     for method in methods:
         METHODS.get(method)
         backbone = METHODS.get(method).recipe.get("backbone", "conv6")
         run_dir = out / "runs" / f"{method}{'' if backbone == 'conv6' else '-' + backbone}-{budget_tag(budget)}"
         if (run_dir / "eval.json").exists():
-            evaluation = _current_evaluation(run_dir)
+            evaluation = current_evaluation(run_dir)
         elif existing_only:
             continue
         else:
             extra = {}
-            if method == "nn-byol":  # neighbours mined in the VAE's latent space (seed 004), on the same subset
-                extra["params.neighbors"] = str(_vae_neighbors(budget, out))
+            source = METHODS.get(method).neighbors_from
+            if source is not None:  # its neighbours, mined on the same subset in the source method's representation
+                extra["params.neighbors"] = str(_mined_neighbors(source, budget, out))
             config = method_config(method, budget, extra)
             evaluation = train(config, out=run_dir, resume=True).eval
         evaluation["epochs"] = budget["epochs"]

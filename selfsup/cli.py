@@ -183,7 +183,7 @@ def train(method: str, out, resume, no_eval, neighbors, **options) -> None:  # t
     out_dir = Path(out or f"runs/{config.method}")
     result = api.train(config, out_dir, resume=resume, evaluate=not no_eval,
                           progress=not options["quiet"])
-    from selfsup.train import distributed
+    from selfsup.ops import distributed
 
     if distributed.rank() != 0:  # under torchrun, rank 0 reports
         return

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from selfsup.errors import ConfigError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.registry import BACKBONES, METHODS, OPTIMIZERS  # filled by the layers that define them
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -103,8 +104,7 @@ class OptimConfig:
     grad_clip: float | None = None  # clip the global gradient norm to this value
 
     def __post_init__(self) -> None:
-        _check(self.optimizer in ("adam", "adamw", "sgd", "lars"),
-               f"optim.optimizer must be one of adam, adamw, sgd, lars; got {self.optimizer!r}")
+        OPTIMIZERS.get(self.optimizer)
         _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
         _check(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
         _check(0 <= self.momentum < 1, f"optim.momentum must be in [0, 1), got {self.momentum}")
@@ -213,11 +213,7 @@ class RunConfig:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def __post_init__(self) -> None:
-        from selfsup.methods import get_method  # late: methods import config
-
-        method_cls = get_method(self.method)
-        from selfsup.backbones import BACKBONES
-
+        method_cls = METHODS.get(self.method)
         _check(self.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
 
         BACKBONES.get(self.backbone)
@@ -237,10 +233,8 @@ class RunConfig:
         README "Defaults and why") over the dataclass defaults. ``seed``: the dataclass defaults alone, which are
         the seeds' settings (seed 000's Conv6 SimCLR: Adam 1e-3, batch 256, temperature 0.5).
         """
-        from selfsup.methods import get_method
-
         _check(recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
-        preset = dict(get_method(method).recipe) if recipe == "tuned" else {}
+        preset = dict(METHODS.get(method).recipe) if recipe == "tuned" else {}
         return cls().replace({"method": method, "recipe": recipe, **preset, **(overrides or {})})
 
     def to_dict(self) -> dict[str, Any]:
@@ -287,9 +281,7 @@ class RunConfig:
 
 
 def _params_class(method: str) -> type:
-    from selfsup.methods import get_method
-
-    return get_method(method).Config
+    return METHODS.get(method).Config
 
 
 def valid_keys(params_cls: type | None = None) -> list[str]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
-from selfsup.errors import UnknownNameError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.errors import ConfigError, UnknownNameError  # noqa: F401  (UnknownNameError: kept importable here)
 
 T = TypeVar("T")
 
@@ -42,3 +42,19 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def choose(table: Mapping[str, T], name: str, what: str) -> T:
+    """``table[name]``, or a ConfigError naming ``what`` and the valid names: for the small name -> implementation
+    tables inside one module (losses, optimizers, predictors), where a Registry would be ceremony."""
+    if name not in table:
+        raise ConfigError(f"{what} must be one of {', '.join(table)}; got {name!r}")
+    return table[name]
+
+
+# The package's registries, here in the leaf so that any layer can look a name up without importing the layer that
+# fills it (``selfsup.methods`` registers the methods, ``selfsup.backbones`` the encoders; importing ``selfsup``
+# imports both). A method entry is its class: ``.Config`` (its params dataclass), ``.recipe``, ``.validate_run``.
+METHODS: Registry[Any] = Registry("method")
+BACKBONES: Registry[Any] = Registry("backbone")
+OPTIMIZERS: Registry[Any] = Registry("optimizer")  # filled by selfsup.train.optim

@@ -19,7 +19,7 @@ from test_contract import build
 from selfsup.eval import evaluate_features
 from selfsup.eval.protocols import fit_linear_probe, kmeans_scores, knn_accuracy, project_top_subspace
 from selfsup.methods.siamese import directcopy_predictor, directpred_predictor
-from selfsup.train.schedules import cosine_momentum
+from selfsup.ops.schedules import cosine_momentum
 
 # -- stop-gradient: gradients reach the online branch only -----------------------------------------------
 

@@ -8,7 +8,8 @@ import torch
 from selfsup.api import build_method, training_data
 from selfsup.config import RunConfig
 from selfsup.data import InMemorySource, make_synthetic
-from selfsup.experiments.neighbors import fingerprint, nearest_neighbors
+from selfsup.data.neighbors import fingerprint
+from selfsup.experiments.neighbors import nearest_neighbors
 from selfsup.methods import METHODS, MethodContext
 from selfsup.train import Trainer
 
@@ -26,7 +27,7 @@ def write_neighbors(data, path: Path) -> Path:  # type: ignore[no-untyped-def]
 def tiny_config(method: str, tmp_path: Path, **overrides: object) -> RunConfig:
     values = {"backbone": BACKBONE, "dataset": "synthetic", "epochs": 1, "train.batch_size": 32,
               "lr": 1e-3, "log_every": 1, **overrides}
-    if method == "nn-byol":  # its neighbours must be mined on the very training set
+    if METHODS.get(method).neighbors_from is not None:  # its neighbours must be mined on the very training set
         data = training_data(RunConfig().replace(values))
         values["params.neighbors"] = str(write_neighbors(data, tmp_path / "neighbors.pt"))
     return RunConfig().replace({"method": method, **values})
@@ -35,7 +36,7 @@ def tiny_config(method: str, tmp_path: Path, **overrides: object) -> RunConfig:
 def build(method: str, tmp_path: Path) -> tuple:
     data = make_synthetic(128, seed=0)
     config = tiny_config(method, tmp_path)
-    if method == "nn-byol":
+    if METHODS.get(method).neighbors_from is not None:
         config = config.replace({"params.neighbors": str(write_neighbors(data, tmp_path / "nn128.pt"))})
     torch.manual_seed(0)
     model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))

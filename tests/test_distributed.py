@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from selfsup.losses import barlow_twins, embedding_loss, nt_xent
-from selfsup.train import distributed
+from selfsup.ops import distributed
 
 WORLD = 2
 BATCH = 6  # per process
@@ -166,13 +166,12 @@ def test_distributed_simclr_writes_one_run_directory_and_resumes(tmp_path: Path)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "config.yaml", "eval.json", "metrics.jsonl",
                                                      "plots"]
 
-    from selfsup.config import ConfigError
-    from selfsup.train import Trainer
-
     import selfsup  # noqa: F401  (one process cannot resume a 2-process checkpoint)
     from selfsup.api import build_method
+    from selfsup.config import ConfigError
     from selfsup.data import InMemorySource, load_dataset
     from selfsup.methods import MethodContext
+    from selfsup.train import Trainer
 
     config = _tiny_config()
     data = load_dataset("synthetic", "train").random_subset(256, 0)

@@ -12,12 +12,12 @@ from conftest import invoke
 from selfsup.api import build_method
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import Batch, make_synthetic
-from selfsup.eval.collapse import embedding_health
 from selfsup.experiments.neighbors import nearest_neighbors, precision_at_k
 from selfsup.losses import barlow_twins
 from selfsup.methods import MethodContext
 from selfsup.methods.rotnet import rotate
 from selfsup.methods.siamese import directpred_predictor, eigenspace_stats
+from selfsup.ops.collapse import embedding_health
 
 
 def fixed_correlation(d: int = 6) -> torch.Tensor:
@@ -173,7 +173,7 @@ def test_eigenspace_tracking_writes_the_plot(tmp_path: Path) -> None:
 
 
 def test_collapse_monitor_of_non_finite_embeddings_leaves_the_stop_to_the_trainer() -> None:
-    from selfsup.eval.collapse import embedding_health
+    from selfsup.ops.collapse import embedding_health
 
     health = embedding_health(torch.full((8, 4), float("nan")))
     assert math.isnan(health["embedding_std"]) and health["collapsed"] == 0.0

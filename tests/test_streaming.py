@@ -10,7 +10,7 @@ import torch
 
 import selfsup
 from selfsup.config import ConfigError, RunConfig
-from selfsup.data import InMemorySource, ImageDataset
+from selfsup.data import ImageDataset, InMemorySource
 from selfsup.data.readers import read_image_folder
 from selfsup.data.streaming import StreamingFolderSource
 

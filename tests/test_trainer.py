@@ -9,9 +9,10 @@ import torch
 
 import selfsup
 from selfsup.config import RunConfig
-from selfsup.experiments.rundir import RunDirectoryError
 from selfsup.methods.simclr import SimCLR
-from selfsup.train import DivergenceError, TrainingInterrupted, cosine_momentum, update_momentum, warmup_cosine
+from selfsup.ops.schedules import cosine_momentum, update_momentum, warmup_cosine
+from selfsup.train import DivergenceError, TrainingInterrupted
+from selfsup.train.rundir import RunDirectoryError
 
 
 def config(**overrides: object) -> RunConfig:

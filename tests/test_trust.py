@@ -249,15 +249,15 @@ def _tamper(run: Path, key: tuple[str, str], value: object) -> None:
 def test_bench_evaluates_again_an_eval_json_of_another_config(trained: Path, tmp_path: Path) -> None:
     import json
 
-    from selfsup.benchmark import _current_evaluation
+    from selfsup.benchmark import current_evaluation
 
     run = tmp_path / "run"
     shutil.copytree(trained, run)
-    current = _current_evaluation(run)
+    current = current_evaluation(run)
     assert current["linear_probe"]["accuracy"] == json.loads((trained / "eval.json").read_text())["linear_probe"][
         "accuracy"]  # agrees: reused as it is
     _tamper(run, ("optim", "lr"), 123.0)
-    fresh = _current_evaluation(run)
+    fresh = current_evaluation(run)
     assert fresh["linear_probe"]["accuracy"] < 1.0 and fresh["config"]["optim"]["lr"] != 123.0
     assert json.loads((run / "eval.json").read_text())["linear_probe"]["accuracy"] < 1.0  # rewritten
 

@@ -3,13 +3,9 @@ mapping (B, C, H, W) images in [0, 1] to (B, out_dim) features, with ``.out_dim`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch.nn as nn
 
-from selfsup.registry import Registry
-
-BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
+from selfsup.registry import BACKBONES
 
 MIN_IMAGE_SIZE = 8
 

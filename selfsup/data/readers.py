@@ -1,4 +1,5 @@
-"""File readers: each returns uint8 images (N, C, H, W) and int64 labels (N,).
+"""File readers: each dataset reader returns uint8 images (N, C, H, W) and int64 labels (N,); ``read_state``
+reads a torch file (checkpoint, neighbour file) without running code.
 
 Every reader names the file it was reading when the file is truncated or corrupt.
 """
@@ -7,12 +8,38 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from selfsup.errors import DatasetFileError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.errors import CheckpointError, DatasetFileError
+
+
+class UnsafeFileError(CheckpointError):
+    """A file that holds objects other than tensors and plain values: refused, never unpickled."""
+
+
+def read_state(path: Path, device: torch.device | str = "cpu", what: str = "checkpoint") -> Any:
+    """One file's contents, loaded without running code; a clear error for a refused, truncated or corrupt file."""
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to refusing a file
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        lines = [line.strip() for line in str(error).splitlines()]
+        refused = next((line for line in lines if "GLOBAL" in line), None)
+        if refused is not None:  # the file names a function or class to call: a crafted or foreign file
+            raise UnsafeFileError(
+                f"{path}: refused to load this {what}: it holds objects other than tensors and plain values "
+                f"({refused[:200]}); selfsup never runs code from a file. Was it written by selfsup?") from None
+        raise CheckpointError(f"{path}: cannot read {what} (not a file torch.save wrote, or truncated or "
+                              "corrupt)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
+        first = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: cannot read {what} ({first}); the file is truncated or corrupt") from None
 
 
 def _read_bytes(path: Path) -> bytes:

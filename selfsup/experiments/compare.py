@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from selfsup.experiments.rundir import RunDirectoryError
+from selfsup.train.rundir import RunDirectoryError
 
 # (label, path in eval.json)
 PROTOCOLS: list[tuple[str, tuple[str, str]]] = [

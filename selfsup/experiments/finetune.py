@@ -132,15 +132,15 @@ def finetune_run(run_dir: str | Path, fraction: float, config: FinetuneConfig | 
                  progress: bool = True) -> dict[str, Any]:
     """Fine-tune a trained run's encoder and a random-init one with ``fraction`` of the labels; the frozen
     linear probe on the same labelled images beside them. Adds the result to ``<run>/finetune.json``."""
-    from selfsup.api import _setup, build_method, evaluation_splits, load
-    from selfsup.experiments.rundir import read_run_config, write_json
+    from selfsup.api import build_method, evaluation_splits, load, setup_device
     from selfsup.methods import MethodContext
+    from selfsup.train.rundir import read_run_config, write_json
 
     check_fraction(fraction)
     config = config or FinetuneConfig()
     run_dir = Path(run_dir)
     run_config = read_run_config(run_dir)
-    device = _setup(run_config)
+    device = setup_device(run_config)
     seed = run_config.train.seed
     method = load(run_dir, device)
     train_split, test_split = evaluation_splits(run_config.data, run_config.eval, seed)

@@ -9,16 +9,16 @@ import torch
 
 from selfsup.config import ConfigError
 from selfsup.data import ImageDataset, load_dataset, to_float
-from selfsup.experiments.plots import plot_image_rows
-from selfsup.experiments.rundir import read_run_config, write_json
-from selfsup.methods import Method
-from selfsup.methods.autoencoder import AutoencoderBase
+from selfsup.eval.plots import plot_image_rows
+from selfsup.methods import METHODS, Method
+from selfsup.train.rundir import read_run_config, write_json
 
 
-def _with_decoder(method: Method, run_dir: Path, what: str) -> AutoencoderBase:
-    if not isinstance(method, AutoencoderBase):
+def _with_decoder(method: Method, run_dir: Path, what: str) -> Method:
+    if not method.reconstructs:
+        decoders = ", ".join(name for name in METHODS.names() if METHODS.get(name).reconstructs)
         raise ConfigError(f"{run_dir} was trained with {method.name}, which has no decoder; {what} needs a reconstruction "
-                          "method (ae, dae, cae, rae, layerwise, vae, autodecoder, parallel-ae, parallel-dae)")
+                          f"method ({decoders})")
     return method
 
 

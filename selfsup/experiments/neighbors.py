@@ -1,14 +1,13 @@
 """Nearest-neighbour mining (seed 004): embed a training set with a trained run, store each image's neighbours.
 
 The search is exact and batched on the device (a chunked similarity matrix, self excluded),
-and reports retrieval precision@k against the labels. The file records the dataset's name,
-size and a fingerprint of its images, so a method using it can check it trains on the same
-images in the same order.
+and reports retrieval precision@k against the labels. The file format (``selfsup.data.neighbors``) records
+the dataset's name, size and a fingerprint of its images, so a method using it can check it trains on the
+same images in the same order.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.config import ConfigError
-from selfsup.data import ImageDataset
-from selfsup.experiments.rundir import RunDirectoryError
-from selfsup.train.checkpoint import read_state
+from selfsup.data.neighbors import fingerprint, save_neighbors
 
 METRICS = ("cosine", "euclidean")
-
-
-def fingerprint(dataset: ImageDataset) -> str:
-    """SHA-1 of the images in order: the same images in another order give another fingerprint."""
-    return hashlib.sha1(dataset.images.cpu().contiguous().numpy().tobytes()).hexdigest()
 
 
 @torch.no_grad()
@@ -66,7 +58,7 @@ def mine(run_dir: str | Path, metric: str = "cosine", k: int = 10, out: str | Pa
     """Embed the run's training set (or the one ``overrides`` describe) and store each image's k neighbours."""
     from selfsup.api import load, training_data
     from selfsup.eval import extract_features
-    from selfsup.experiments.rundir import read_run_config
+    from selfsup.train.rundir import read_run_config
 
     run_dir = Path(run_dir)
     if metric not in METRICS:
@@ -83,32 +75,5 @@ def mine(run_dir: str | Path, metric: str = "cosine", k: int = 10, out: str | Pa
               "fingerprint": fingerprint(dataset), "precision_at_k": precision, "run": str(run_dir),
               "method": config.method, "data": {"limit": config.data.limit, "classes": config.data.classes,
                                                 "seed": config.train.seed}}
-    path = Path(out) if out is not None else run_dir / f"neighbors-{metric}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(record, path)
+    path = save_neighbors(record, Path(out) if out is not None else run_dir / f"neighbors-{metric}.pt")
     return {**record, "path": str(path), "indices": None}
-
-
-def resolve_neighbor_file(path: str | Path) -> Path:
-    """A neighbour file, or a run directory holding exactly one ``neighbors-*.pt``."""
-    path = Path(path)
-    if path.is_dir():
-        found = sorted(path.glob("neighbors-*.pt"))
-        if not found:
-            raise RunDirectoryError(f"{path} has no neighbour file; run `selfsup neighbors {path}` first")
-        if len(found) > 1:
-            raise RunDirectoryError(f"{path} has several neighbour files ({', '.join(f.name for f in found)}); "
-                                    "pass one of them to --neighbors")
-        return found[0]
-    if not path.exists():
-        raise RunDirectoryError(f"neighbour file {path} does not exist; run `selfsup neighbors RUN` first")
-    return path
-
-
-def load_neighbors(path: str | Path) -> dict[str, Any]:
-    path = resolve_neighbor_file(path)
-    record = read_state(path, "cpu", "neighbour file")
-    if not isinstance(record, dict) or not isinstance(record.get("indices"), torch.Tensor):
-        raise RunDirectoryError(f"{path} is not a selfsup neighbour file")
-    record["path"] = str(path)
-    return record

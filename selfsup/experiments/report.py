@@ -21,8 +21,10 @@ import numpy as np
 
 from selfsup.config import ConfigError, resolve_key
 from selfsup.errors import ReportError  # noqa: F401  (defined in the leaf module, kept importable here)
-from selfsup.experiments.plots import plt, save_figure
-from selfsup.experiments.rundir import (
+from selfsup.eval.plots import plt, save_figure
+from selfsup.experiments.sweep import ERROR_FILE, cell_status, read_sweep_file
+from selfsup.methods import get_method
+from selfsup.train.rundir import (
     NEUTRAL_KEYS,
     RunDirectoryError,
     evaluation_differences,
@@ -30,8 +32,6 @@ from selfsup.experiments.rundir import (
     read_metrics,
     read_run_config,
 )
-from selfsup.experiments.sweep import ERROR_FILE, cell_status, read_sweep_file
-from selfsup.methods import get_method
 
 # (column, path in eval.json, higher is better)
 METRICS: list[tuple[str, tuple[str, ...]]] = [

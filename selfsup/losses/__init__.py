@@ -10,8 +10,16 @@ from selfsup.losses.reconstruction import (
     reconstruction_loss,
     weight_product_penalty,
 )
+from selfsup.registry import choose
 
-EMBEDDING_LOSSES = ("mse", "l1", "cosine", "nt-xent", "barlow-twins")
+# seed 000's agreement terms: name -> f(z1, z2, temperature, lambd, gather, rank)
+EMBEDDING_LOSSES = {
+    "mse": lambda z1, z2, t, l, g, r: (z1 - z2).pow(2).sum(1).mean(),
+    "l1": lambda z1, z2, t, l, g, r: (z1 - z2).abs().sum(1).mean(),
+    "cosine": lambda z1, z2, t, l, g, r: negative_cosine(z1, z2),
+    "nt-xent": lambda z1, z2, t, l, g, r: nt_xent(z1, z2, t, g, r),
+    "barlow-twins": lambda z1, z2, t, l, g, r: barlow_twins(z1, z2, l, gather=g),
+}
 
 
 def embedding_loss(z1, z2, kind: str, temperature: float = 0.5, lambd: float = 5e-3, gather=None,  # type: ignore[no-untyped-def]
@@ -22,17 +30,7 @@ def embedding_loss(z1, z2, kind: str, temperature: float = 0.5, lambd: float = 5
     cosine similarity (symmetric, no stop-gradient); nt-xent; barlow-twins. ``gather`` / ``rank``:
     the global batch for the batch-level losses under several processes (see ``nt_xent``).
     """
-    if kind == "mse":
-        return (z1 - z2).pow(2).sum(1).mean()
-    if kind == "l1":
-        return (z1 - z2).abs().sum(1).mean()
-    if kind == "cosine":
-        return negative_cosine(z1, z2)
-    if kind == "nt-xent":
-        return nt_xent(z1, z2, temperature, gather, rank)
-    if kind == "barlow-twins":
-        return barlow_twins(z1, z2, lambd, gather=gather)
-    raise ValueError(f"unknown embedding loss {kind!r}; valid: {', '.join(EMBEDDING_LOSSES)}")
+    return choose(EMBEDDING_LOSSES, kind, "the embedding loss")(z1, z2, temperature, lambd, gather, rank)
 
 
 __all__ = [

@@ -8,7 +8,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-RECONSTRUCTION_LOSSES = ("mse", "bce", "l1")
+from selfsup.registry import choose
+
+# name -> per-element loss of (logits, target in [0, 1])
+RECONSTRUCTION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": lambda logits, target: (torch.sigmoid(logits) - target).pow(2),
+    "bce": lambda logits, target: F.binary_cross_entropy_with_logits(logits, target, reduction="none"),
+    "l1": lambda logits, target: (torch.sigmoid(logits) - target).abs(),
+}
+# activation -> its derivative as a function of the pre-activation (closed-form contractive penalty)
+ACTIVATION_SLOPES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": lambda pre: torch.sigmoid(pre) * (1 - torch.sigmoid(pre)),
+    "relu": lambda pre: (pre > 0).to(pre.dtype),
+    "identity": torch.ones_like,
+}
 
 
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "mse",
@@ -19,15 +32,7 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 
     logits (numerically stable). ``reduction``: ``mean`` over every element, or ``sum`` over
     the pixels of each image then the mean over the batch (the ELBO's scale, for the VAE).
     """
-    logits, target = logits.float(), target.float()
-    if kind == "bce":
-        per_element = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    elif kind == "mse":
-        per_element = (torch.sigmoid(logits) - target).pow(2)
-    elif kind == "l1":
-        per_element = (torch.sigmoid(logits) - target).abs()
-    else:
-        raise ValueError(f"unknown reconstruction loss {kind!r}; valid: {', '.join(RECONSTRUCTION_LOSSES)}")
+    per_element = choose(RECONSTRUCTION_LOSSES, kind, "the reconstruction loss")(logits.float(), target.float())
     if reduction == "sum":
         return per_element.flatten(1).sum(1).mean()
     return per_element.mean()
@@ -45,15 +50,7 @@ def dense_jacobian_penalty(x: torch.Tensor, layer: nn.Linear, activation: str) -
     (act' = h (1 - h)), relu (act' = 1[a > 0]) or identity.
     """
     pre = layer(x.flatten(1))
-    if activation == "sigmoid":
-        h = torch.sigmoid(pre)
-        slope = h * (1 - h)
-    elif activation == "relu":
-        slope = (pre > 0).to(pre.dtype)
-    elif activation == "identity":
-        slope = torch.ones_like(pre)
-    else:
-        raise ValueError(f"no closed form for activation {activation!r}")
+    slope = choose(ACTIVATION_SLOPES, activation, "the activation of a closed-form penalty")(pre)
     row_norms = layer.weight.pow(2).sum(1)  # (out,)
     return (slope.pow(2) * row_norms).sum(1).mean()
 

@@ -7,6 +7,7 @@ the backbone's features (seed 000) or the code (seed 003), per ``representation`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +22,7 @@ from selfsup.methods.base import Method, StepOutput, register_method
 REPRESENTATIONS = ("backbone", "latent")
 
 
-def _one_of(value: str, options: tuple[str, ...], key: str) -> None:
+def one_of(value: str, options: Iterable[str], key: str) -> None:
     if value not in options:
         raise ConfigError(f"params.{key} must be one of {', '.join(options)}; got {value!r}")
 
@@ -36,15 +37,16 @@ class AutoencoderConfig:
     def __post_init__(self) -> None:
         if self.latent_dim < 0:
             raise ConfigError(f"params.latent_dim must be >= 0, got {self.latent_dim}")
-        _one_of(self.loss, RECONSTRUCTION_LOSSES, "loss")
-        _one_of(self.decoder, DECODER_KINDS, "decoder")
-        _one_of(self.representation, REPRESENTATIONS, "representation")
+        one_of(self.loss, RECONSTRUCTION_LOSSES, "loss")
+        one_of(self.decoder, DECODER_KINDS, "decoder")
+        one_of(self.representation, REPRESENTATIONS, "representation")
 
 
 class AutoencoderBase(Method):
     """Encoder, decoder and the tools every reconstruction method offers (reconstruct, errors, pictures)."""
 
     family = "reconstruction"
+    reconstructs = True
     code_heads = 1  # the bottleneck outputs code_heads * latent_dim values (the VAE's mean and log-variance)
 
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +127,7 @@ class DenoisingConfig(AutoencoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _one_of(self.noise, CORRUPTIONS, "noise")
+        one_of(self.noise, CORRUPTIONS, "noise")
         if self.noise_amount < 0 or (self.noise != "gaussian" and self.noise_amount > 1):
             raise ConfigError(f"params.noise_amount must be >= 0 (a fraction <= 1 for {self.noise}), "
                               f"got {self.noise_amount}")

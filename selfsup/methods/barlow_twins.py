@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import torch
 
 from selfsup.config import ConfigError
-from selfsup.eval.collapse import embedding_health
 from selfsup.heads import mlp_head
 from selfsup.losses import barlow_twins
 from selfsup.methods.base import Method, StepOutput, register_method
-from selfsup.train.distributed import batch_gather
+from selfsup.ops.collapse import embedding_health
+from selfsup.ops.distributed import batch_gather
 
 
 @dataclass(frozen=True)

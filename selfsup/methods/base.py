@@ -14,8 +14,8 @@ import torch.nn as nn
 
 from selfsup.augment import ViewAugment
 from selfsup.data import Batch
-from selfsup.registry import Registry
-from selfsup.train.schedules import stage_bounds, stage_of  # noqa: F401  (re-exported for staged methods)
+from selfsup.ops.schedules import stage_bounds, stage_of  # noqa: F401  (re-exported for staged methods)
+from selfsup.registry import METHODS
 
 if TYPE_CHECKING:
     from selfsup.config import RunConfig
@@ -54,6 +54,10 @@ class Method(nn.Module):
     summary: ClassVar[str] = ""  # one line for `selfsup methods`
     Config: ClassVar[type] = NoParams
     min_batch_size: ClassVar[int] = 1
+    # a decoder back to images: reconstructions, reconstruction error, anomaly scores, interpolation
+    reconstructs: ClassVar[bool] = False
+    # trains on neighbour files (``params.neighbors``) mined in the representation of a run of this method
+    neighbors_from: ClassVar[str | None] = None
     # config overrides (``--set`` keys) of this method's tuned recipe, chosen on the validation split; applied by
     # ``RunConfig.for_method`` (the CLI's default ``--recipe tuned``), never by a bare ``RunConfig()``
     recipe: ClassVar[dict[str, Any]] = {}
@@ -117,9 +121,6 @@ class Method(nn.Module):
         """Images as the encoder takes them: float in [0, 1] on the method's device."""
         images = images.to(next(self.backbone.parameters()).device)
         return images.float().div_(255.0) if images.dtype == torch.uint8 else images
-
-
-METHODS: Registry[type[Method]] = Registry("method")
 
 
 def register_method(name: str, family: str):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from selfsup.config import ConfigError
 from selfsup.losses import dense_jacobian_penalty, jacobian_penalty, weight_product_penalty
-from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, _one_of
+from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
 from selfsup.methods.base import StepOutput, register_method
 
 
@@ -27,7 +27,7 @@ class ContractiveConfig(AutoencoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _one_of(self.penalty, ("jacobian", "weights"), "penalty")
+        one_of(self.penalty, ("jacobian", "weights"), "penalty")
         if self.contractive_weight < 0:
             raise ConfigError(f"params.contractive_weight must be >= 0, got {self.contractive_weight}")
         if self.projections < 0:

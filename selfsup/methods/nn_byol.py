@@ -14,9 +14,11 @@ import torch
 
 from selfsup.config import ConfigError
 from selfsup.data import to_float
+from selfsup.data.neighbors import fingerprint, load_neighbors
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import StepOutput, register_method
 from selfsup.methods.siamese import SiameseBase, SiameseConfig
+from selfsup.registry import choose
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,7 @@ class NNBYOLConfig(SiameseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mode not in ("probabilistic", "weighted"):
-            raise ConfigError(f"params.mode must be probabilistic or weighted, got {self.mode!r}")
+        choose(MODES, self.mode, "params.mode")  # MODES is defined below, with the method
         for key in ("p", "w"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"params.{key} must be in [0, 1], got {getattr(self, key)}")
@@ -42,6 +43,7 @@ class NNBYOLConfig(SiameseConfig):
 class NNBYOL(SiameseBase):
     summary = "BYOL with nearest-neighbour positives mined in a learned latent space (selfsup neighbors)"
     Config = NNBYOLConfig
+    neighbors_from = "vae"  # seed 004 mines the neighbours in a VAE's latent space
 
     @classmethod
     def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]
@@ -52,8 +54,6 @@ class NNBYOL(SiameseBase):
 
     def __init__(self, backbone, params: NNBYOLConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
-        from selfsup.experiments.neighbors import load_neighbors
-
         record = load_neighbors(params.neighbors)
         if record["size"] != context.num_examples:
             raise ConfigError(f"the neighbour file {record['path']} covers {record['size']} images of "
@@ -64,8 +64,6 @@ class NNBYOL(SiameseBase):
         self.images: torch.Tensor | None = None
 
     def attach_data(self, dataset) -> None:  # type: ignore[no-untyped-def]
-        from selfsup.experiments.neighbors import fingerprint
-
         if dataset is None:
             raise ConfigError("nn-byol looks neighbour images up by index, so it needs the in-memory training set; "
                               "train it without data.stream")
@@ -83,17 +81,28 @@ class NNBYOL(SiameseBase):
         return to_float(self.images[index.to(self.images.device)]).to(batch.images.device)
 
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
-        x, neighbour = batch.images, self.neighbors_of(batch)
+        return MODES[self.params.mode][0](self, batch.images, self.neighbors_of(batch), generator)
+
+    def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
+        return MODES[self.params.mode][1](self, views)
+
+    # -- probabilistic: the second view is the neighbour's with probability p ---------------------------------
+    def probabilistic_views(self, x: torch.Tensor, neighbour: torch.Tensor, generator: torch.Generator
+                            ) -> tuple[torch.Tensor, ...]:
         v1 = self.augment(x, generator)
-        if self.params.mode == "weighted":
-            return v1, self.augment(x, generator), self.augment(neighbour, generator)
         use = torch.rand(x.shape[0], generator=generator, device=generator.device).to(x.device) < self.params.p
         second = torch.where(use[:, None, None, None], neighbour, x)
         return v1, self.augment(second, generator)
 
-    def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
-        if self.params.mode == "probabilistic":
-            return self.siamese_loss(*views)
+    def probabilistic_loss(self, views: tuple[torch.Tensor, ...]) -> StepOutput:
+        return self.siamese_loss(*views)
+
+    # -- weighted: targets and predictions blend the image's second view and its neighbour's --------------------
+    def weighted_views(self, x: torch.Tensor, neighbour: torch.Tensor, generator: torch.Generator
+                       ) -> tuple[torch.Tensor, ...]:
+        return self.augment(x, generator), self.augment(x, generator), self.augment(neighbour, generator)
+
+    def weighted_loss(self, views: tuple[torch.Tensor, ...]) -> StepOutput:
         w = self.params.w
         z, p = self.online(torch.cat(views))
         p1, p2, p3 = p.chunk(3)
@@ -102,3 +111,10 @@ class NNBYOL(SiameseBase):
         prediction = w * p2 + (1 - w) * p3
         loss = negative_cosine(p1, target) + negative_cosine(prediction, t1)
         return StepOutput(loss, self.observe(z[: 2 * p1.shape[0]]), record=self._track)
+
+
+# mode -> (views, loss)
+MODES = {
+    "probabilistic": (NNBYOL.probabilistic_views, NNBYOL.probabilistic_loss),
+    "weighted": (NNBYOL.weighted_views, NNBYOL.weighted_loss),
+}

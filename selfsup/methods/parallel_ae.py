@@ -15,9 +15,9 @@ import torch
 
 from selfsup.config import ConfigError
 from selfsup.losses import EMBEDDING_LOSSES, embedding_loss
-from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, _one_of
+from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
 from selfsup.methods.base import StepOutput, register_method
-from selfsup.train.distributed import batch_gather
+from selfsup.ops.distributed import batch_gather
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ParallelConfig(AutoencoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _one_of(self.embedding_loss, EMBEDDING_LOSSES, "embedding_loss")
+        one_of(self.embedding_loss, EMBEDDING_LOSSES, "embedding_loss")
         if self.alpha < 0:
             raise ConfigError(f"params.alpha must be >= 0, got {self.alpha}")
         if self.temperature <= 0:

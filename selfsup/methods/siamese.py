@@ -9,6 +9,7 @@ loss = -cos(p1, sg z2') - cos(p2, sg z1'), with p the online predictions and z' 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,12 +17,19 @@ import torch
 import torch.nn as nn
 
 from selfsup.config import ConfigError
-from selfsup.eval.collapse import embedding_health
 from selfsup.heads import mlp_head
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
-from selfsup.train.distributed import all_reduce_mean
-from selfsup.train.schedules import cosine_momentum, update_momentum
+from selfsup.ops.collapse import embedding_health
+from selfsup.ops.distributed import all_reduce_mean
+from selfsup.ops.schedules import cosine_momentum, update_momentum
+from selfsup.registry import choose
+
+# predictor kind -> the head on the d-dim projection (hidden: the projector's width)
+PREDICTORS = {
+    "mlp": lambda d, hidden: mlp_head(d, (hidden,), d, bn_affine=False, last_bias=False),
+    "linear": lambda d, hidden: mlp_head(d, (), d, last_bias=False),  # one d x d layer
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,7 @@ class SiameseConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema_momentum <= 1.0:
             raise ConfigError(f"params.ema_momentum must be in [0, 1], got {self.ema_momentum}")
-        if self.predictor not in ("mlp", "linear"):
-            raise ConfigError(f"params.predictor must be mlp or linear, got {self.predictor!r}")
+        choose(PREDICTORS, self.predictor, "params.predictor")
         if self.momentum_schedule not in ("constant", "cosine"):
             raise ConfigError(f"params.momentum_schedule must be constant or cosine, got {self.momentum_schedule!r}")
         if not 0.0 <= self.rho < 1.0:
@@ -89,17 +96,16 @@ class SiameseBase(Method):
     # Adam 1e-3 / batch 256); SGD with momentum is also what the SimSiam, DirectPred and DirectCopy papers train with
     recipe = SGD_RECIPE
     min_batch_size = 2  # BatchNorm in the heads needs more than one image
-    predictor_from_F: ClassVar[str | None] = None  # "directpred" or "directcopy": the predictor is set, not trained
+    # F, eps -> the predictor's weight (DirectPred, DirectCopy): the predictor is set from F, not trained
+    predictor_from_F: ClassVar[Callable[[torch.Tensor, float], torch.Tensor] | None] = None
 
     def __init__(self, backbone, params: SiameseConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
         d = params.projection_dim
         self.projector = mlp_head(backbone.out_dim, (params.projection_hidden,), d, bn_affine=False, last_bias=False)
-        linear = params.predictor == "linear" or self.predictor_from_F is not None
-        self.predictor = (mlp_head(d, (), d, last_bias=False) if linear
-                          else mlp_head(d, (params.projection_hidden,), d, bn_affine=False, last_bias=False))
+        self.predictor = choose(PREDICTORS, params.predictor, "params.predictor")(d, params.projection_hidden)
         if self.predictor_from_F is not None:
-            if params.predictor != "linear":
+            if len([m for m in self.predictor if isinstance(m, nn.Linear)]) != 1:
                 raise ConfigError(f"{self.name} sets a one-layer predictor from F; params.predictor must be linear")
             self.predictor.requires_grad_(False)  # written from F after the optimizer step
         if params.ema:
@@ -173,8 +179,7 @@ class SiameseBase(Method):
     @torch.no_grad()
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         if self.predictor_from_F is not None and step % self.params.update_every == 0 and self.F_steps > 0:
-            make = directpred_predictor if self.predictor_from_F == "directpred" else directcopy_predictor
-            self.predictor[0].weight.copy_(make(self.F, self.params.eps))
+            self.predictor[0].weight.copy_(self.predictor_from_F(self.F, self.params.eps))
         if self.params.symmetric_predictor:
             self.symmetrise_predictor()
         if self.params.ema:
@@ -221,7 +226,7 @@ class DirectPredConfig(SiameseConfig):
 class DirectPred(SiameseBase):
     summary = "DirectPred: the linear predictor is set from the eigendecomposition of the correlation F"
     Config = DirectPredConfig
-    predictor_from_F = "directpred"
+    predictor_from_F = staticmethod(directpred_predictor)
 
 
 @dataclass(frozen=True)
@@ -235,4 +240,4 @@ class DirectCopyConfig(SiameseConfig):
 class DirectCopy(SiameseBase):
     summary = "DirectCopy: the linear predictor is F / ||F|| + eps I, no eigendecomposition"
     Config = DirectCopyConfig
-    predictor_from_F = "directcopy"
+    predictor_from_F = staticmethod(directcopy_predictor)

@@ -4,23 +4,21 @@
 ``keep_previous`` the file it replaces becomes ``previous.pt`` first, so a last checkpoint
 that cannot be read (a full disk, a copy cut short) costs at most one checkpoint interval.
 
-``read_state`` loads with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists,
-tuples and dicts only, so a crafted file cannot run code (the unpickler refuses every other
-type). Our checkpoints and neighbour files hold nothing else.
+Reading goes through ``selfsup.data.readers.read_state`` (``torch.load(weights_only=True)``): tensors,
+numbers, strings, lists, tuples and dicts only, so a crafted file cannot run code.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from selfsup.data.readers import UnsafeFileError, read_state
 from selfsup.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -44,30 +42,6 @@ def save_atomic(state: dict[str, Any], path: Path, keep_previous: bool = False) 
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-
-
-class UnsafeFileError(CheckpointError):
-    """A file that holds objects other than tensors and plain values: refused, never unpickled."""
-
-
-def read_state(path: Path, device: torch.device | str = "cpu", what: str = "checkpoint") -> Any:
-    """One file's contents, loaded without running code; a clear error for a refused, truncated or corrupt file."""
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to refusing a file
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as error:
-        lines = [line.strip() for line in str(error).splitlines()]
-        refused = next((line for line in lines if "GLOBAL" in line), None)
-        if refused is not None:  # the file names a function or class to call: a crafted or foreign file
-            raise UnsafeFileError(
-                f"{path}: refused to load this {what}: it holds objects other than tensors and plain values "
-                f"({refused[:200]}); selfsup never runs code from a file. Was it written by selfsup?") from None
-        raise CheckpointError(f"{path}: cannot read {what} (not a file torch.save wrote, or truncated or "
-                              "corrupt)") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
-        first = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: cannot read {what} ({first}); the file is truncated or corrupt") from None
 
 
 def has_checkpoint(path: Path) -> bool:

@@ -45,7 +45,7 @@ def device_name(device: torch.device) -> str:
     return f"{cpu_model()} ({torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()})"
 
 
-def _probe_step_time(device: torch.device, bf16: bool, repeats: int = 3, channels_last: bool = False) -> float:
+def probe_step_time(device: torch.device, bf16: bool, repeats: int = 3, channels_last: bool = False) -> float:
     """Seconds for a small conv net's forward + backward, the shape of our training steps."""
     torch.manual_seed(0)
     model = nn.Sequential(
@@ -104,8 +104,8 @@ def resolve_channels_last(setting: str, device: torch.device, cache: Path | None
            f"|{'bf16' if bf16 else 'fp32'}")
 
     def measure() -> str:
-        contiguous = _probe_step_time(device, bf16=bf16)
-        last = _probe_step_time(device, bf16=bf16, channels_last=True)
+        contiguous = probe_step_time(device, bf16=bf16)
+        last = probe_step_time(device, bf16=bf16, channels_last=True)
         choice = "on" if last * 1.1 < contiguous else "off"
         log.info("channels-last auto: NCHW %.1f ms, NHWC %.1f ms per probe step -> %s", contiguous * 1e3,
                  last * 1e3, choice)
@@ -134,7 +134,7 @@ def resolve_precision(precision: str, device: torch.device, cache: Path | None =
         return "fp32"
 
     def probe(bf16: bool) -> float:
-        return _probe_step_time(device, bf16=bf16)
+        return probe_step_time(device, bf16=bf16)
 
     # a CPU: the probe answers, once per model and instruction set (one model name can cover CPUs with and
     # without native bf16)

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from selfsup.config import OptimConfig
+from selfsup.registry import OPTIMIZERS
 
 
 class LARS(torch.optim.Optimizer):
@@ -38,7 +39,8 @@ class LARS(torch.optim.Optimizer):
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two groups: weights with decay; biases and norm parameters (ndim <= 1) without, and without LARS."""
+    """Two groups: weights with decay; biases and norm parameters (ndim <= 1) without, and without LARS (the
+    ``lars`` key is LARS's own group option; the other optimizers keep it unread)."""
     decay, no_decay = [], []
     for parameter in model.parameters():
         if parameter.requires_grad:
@@ -49,14 +51,12 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
+OPTIMIZERS.register("lars")(lambda groups, config: LARS(groups, lr=config.lr, momentum=config.momentum))
+OPTIMIZERS.register("sgd")(lambda groups, config: torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum))
+OPTIMIZERS.register("adam")(lambda groups, config: torch.optim.Adam(groups, lr=config.lr))
+OPTIMIZERS.register("adamw")(lambda groups, config: torch.optim.AdamW(groups, lr=config.lr))
+
+
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, config.weight_decay)
-    if config.optimizer == "lars":
-        return LARS(groups, lr=config.lr, momentum=config.momentum)
-    for group in groups:
-        group.pop("lars", None)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.lr)
-    return torch.optim.Adam(groups, lr=config.lr)
+    """The optimizer ``config.optimizer`` names (an unknown name is an error listing the valid ones)."""
+    return OPTIMIZERS.get(config.optimizer)(parameter_groups(model, config.weight_decay), config)

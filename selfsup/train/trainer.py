@@ -25,10 +25,10 @@ from tqdm.auto import tqdm
 
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import BatchSource
-from selfsup.train import distributed
+from selfsup.ops import distributed
+from selfsup.ops.schedules import stage_bounds, warmup_cosine
 from selfsup.train.checkpoint import load_checkpoint, save_atomic
 from selfsup.train.optim import build_optimizer
-from selfsup.train.schedules import stage_bounds, warmup_cosine
 
 if TYPE_CHECKING:
     from selfsup.methods import Method

@@ -82,7 +82,7 @@ def init_from_env(device: str = "auto") -> tuple[int, int]:
         if use_cuda:
             local_rank, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
             if local_rank >= gpus:
-                from selfsup.config import ConfigError
+                from selfsup.errors import ConfigError
 
                 raise ConfigError(f"process with LOCAL_RANK {local_rank} has no GPU of its own: this machine has {gpus}; "
                                   f"start at most {gpus} process(es) per machine (torchrun --nproc_per_node {gpus}), "
