@@ -7,6 +7,7 @@ Every figure is measured in the same process as its reference, and reported as a
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import time
@@ -44,70 +45,72 @@ def _reference_config(budget: dict[str, Any]) -> RunConfig:
                                                                "limit": budget["limit"], "epochs": budget["epochs"]})
 
 
-def bench_speed(budget: dict[str, Any]) -> dict[str, Any]:
-    """Images/s of the full training step against the model's own forward + backward on the same views."""
+def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
+    """Images/s of the trainer's step against the same step on views made beforehand (the model-only reference),
+    both through ``selfsup.train.step.run_step`` at the run's precision and memory format, interleaved step by
+    step so that the machine's drifts fall on both alike; the ratio's spread over ``repeats`` blocks is reported."""
+    import statistics
+
     from selfsup.api import build_method, training_data
     from selfsup.data import InMemorySource
     from selfsup.methods import MethodContext
+    from selfsup.train.device import resolve_channels_last
     from selfsup.train.optim import build_optimizer
+    from selfsup.train.step import StepSettings, run_step
 
     config = _reference_config(budget)
     device = resolve_device("auto")
-    precision = resolve_precision("auto", device, cache_root() / "precision.json")
+    cache = cache_root() / "precision.json"
+    precision = resolve_precision("auto", device, cache)
+    channels_last = resolve_channels_last(config.train.channels_last, device, cache, bf16=precision == "bf16")
     dataset = training_data(config)
     torch.manual_seed(0)
-    method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset))).to(device)
+    method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset)))
+    method = method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
     optimizer = build_optimizer(method, config.optim)
     source = InMemorySource(dataset, config.train.batch_size, 0, device)
     generator = torch.Generator(device=device).manual_seed(0)
-    bf16 = precision == "bf16"
-    steps = budget["speed_steps"]
-    batches = [batch for _, batch in zip(range(steps + 1), source.epoch(0))]
+    settings = StepSettings(device.type, precision == "bf16", channels_last, config.optim.grad_clip)
+    steps = budget["speed_steps"] * repeats
+    batches = (batch for epoch in itertools.count(1) for batch in source.epoch(epoch))
 
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    def optimise(loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def model_step(batch, views) -> None:  # type: ignore[no-untyped-def]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            optimise(method.views_loss(batch, views).loss)
-
-    model_step(batches[0], method.make_views(batches[0], generator))  # warm-up
-    # full step: batch slicing + views + model, as the trainer runs it
-    data_seconds = 0.0
-    sync()
-    start = time.perf_counter()
-    iterator = source.epoch(1)
-    for _ in range(steps):
+    def timed_step(index: int, prepared: bool) -> float:
+        """One step; ``prepared``: its batch and views made before the clock starts (the model-only reference)."""
         tic = time.perf_counter()
-        batch = next(iterator)
-        views = method.make_views(batch, generator)
+        if prepared:
+            batch = next(batches)
+            if channels_last:
+                batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+            views = method.make_views(batch, generator)
+            sync()
+            tic = time.perf_counter()
+        else:
+            batch, views = next(batches), None
+        run_step(method, method, optimizer, batch, generator, index, 2 * steps + 2, config.optim.lr, settings, views)
         sync()
-        data_seconds += time.perf_counter() - tic
-        model_step(batch, views)
-    sync()
-    full_seconds = time.perf_counter() - start
-    # model only: the same computation on views made beforehand
-    prepared = [(batch, method.make_views(batch, generator)) for batch in batches[:steps]]
-    sync()
-    start = time.perf_counter()
-    for batch, views in prepared:
-        model_step(batch, views)
-    sync()
-    model_seconds = time.perf_counter() - start
-    images = steps * config.train.batch_size
+        return time.perf_counter() - tic
+
+    timed_step(0, False), timed_step(1, True)  # warm-up, untimed: the first steps allocate
+    full, model = [], []
+    for index in range(steps):
+        full.append(timed_step(2 + 2 * index, False))
+        model.append(timed_step(3 + 2 * index, True))
+    block = steps // repeats
+    ratios = [sum(full[i:i + block]) / sum(model[i:i + block]) for i in range(0, steps, block)]
+    batch_size = config.train.batch_size
     return {
-        "steps": steps, "batch_size": config.train.batch_size,
-        "train_images_per_s": round(images / full_seconds, 1),
-        "model_only_images_per_s": round(images / model_seconds, 1),
-        "epoch_time_ratio_to_model": round(full_seconds / model_seconds, 3),
-        "data_share_of_step": round(data_seconds / full_seconds, 4),
-        "precision": precision,
+        "steps": steps, "repeats": repeats, "batch_size": batch_size, "precision": precision,
+        "channels_last": channels_last, "step_function": "selfsup.train.step.run_step",
+        "train_images_per_s": round(batch_size * steps / sum(full), 1),
+        "model_only_images_per_s": round(batch_size * steps / sum(model), 1),
+        "epoch_time_ratio_to_model": round(sum(full) / sum(model), 3),
+        "ratio_per_repeat": [round(r, 3) for r in ratios],
+        "ratio_spread": round(max(ratios) - min(ratios), 3),
+        "data_share_of_step": round(max(0.0, 1 - statistics.median(model) / statistics.median(full)), 4),
         "precision_probe_ms": {"fp32": round(probe_step_time(device, False) * 1e3, 1),
                                "bf16": round(probe_step_time(device, True) * 1e3, 1)},
     }
@@ -183,6 +186,7 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
     from selfsup.data.readers import read_image_folder
     from selfsup.data.streaming import StreamingFolderSource
     from selfsup.methods import MethodContext
+    from selfsup.train.step import StepSettings, run_step
 
     data = load_dataset("fashion-mnist", "train").random_subset(images, 0)
     device = resolve_device("auto")
@@ -203,8 +207,9 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
         method = build_method(config, MethodContext(3, 32, images)).to(device)
         optimizer = torch.optim.Adam(method.parameters(), 1e-3)
         generator = torch.Generator(device=device).manual_seed(0)
+        settings = StepSettings(device.type)
         for batch in sources["in-memory"].epoch(2):  # warm-up, untimed: the first steps allocate
-            method.training_step(batch, generator).loss.backward()
+            run_step(method, method, optimizer, batch, generator, 0, 1, 1e-3, settings)
             break
         for name, source in sources.items():
             tic = time.perf_counter()
@@ -214,10 +219,7 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
             for index, batch in enumerate(source.epoch(1)):
                 if index == steps:
                     break
-                loss = method.training_step(batch, generator).loss
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                run_step(method, method, optimizer, batch, generator, index, steps, 1e-3, settings)
                 count += batch.images.shape[0]
             results[name] = {"data_images_per_s": round(data_rate, 1),
                              "train_images_per_s": round(count / (time.perf_counter() - tic), 1)}
@@ -376,10 +378,13 @@ def render(results: dict[str, Any]) -> str:
              f"{results['date']}", ""]
     if results.get("speed"):
         s = results["speed"]
-        lines += [f"| SimCLR + Conv6, Fashion-MNIST, batch {s['batch_size']} | value |", "|---|---|",
+        lines += [f"| {RunConfig().method} + Conv6, Fashion-MNIST, batch {s['batch_size']}: one step function "
+                  "(`run_step`) for both | value |", "|---|---|",
                   f"| training throughput (data + augmentation + model) | {s['train_images_per_s']} images/s |",
-                  f"| model forward + backward alone, same views | {s['model_only_images_per_s']} images/s |",
-                  f"| epoch time / model-only time | {s['epoch_time_ratio_to_model']}x |",
+                  f"| the same step on views made beforehand (model only) | {s['model_only_images_per_s']} images/s |",
+                  f"| epoch time / model-only time (spread over {s.get('repeats', 1)} interleaved blocks) | "
+                  f"{s['epoch_time_ratio_to_model']}x (+/- {s.get('ratio_spread', 0) / 2:.3f}) |",
+                  f"| memory format | {'channels-last' if s.get('channels_last') else 'NCHW'} |",
                   f"| data + augmentation share of a step | {100 * s['data_share_of_step']:.1f}% |",
                   f"| precision chosen by `auto` (probe fp32 / bf16 ms) | {s['precision']} "
                   f"({s['precision_probe_ms']['fp32']} / {s['precision_probe_ms']['bf16']}) |", ""]

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import needs_fashion
 
 import selfsup
 from selfsup.config import RunConfig
@@ -177,3 +178,29 @@ def test_on_cuda_auto_precision_is_measured_per_workload_and_a_run_resumes(tmp_p
     assert first.eval["training"]["precision"] == cache[workload[0]]
     again = selfsup.train(cfg, out=tmp_path / "run", resume=True, progress=False)  # reads back the CUDA checkpoint
     assert again.train.final_loss == first.train.final_loss
+
+
+@needs_fashion
+def test_the_speed_benchmark_times_the_trainers_own_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One step function: the trainer calls it, and the benchmark's full and model-only steps both go through it."""
+    from importlib import import_module
+
+    from selfsup.benchmark import bench_speed
+
+    # (import_module: the package's `selfsup.train` attribute is the train() function)
+    step_module, trainer_module = import_module("selfsup.train.step"), import_module("selfsup.train.trainer")
+
+    assert trainer_module.run_step is step_module.run_step
+    calls = {"views made beforehand": 0, "views made in the step": 0}
+    original = step_module.run_step
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        views = args[9] if len(args) > 9 else kwargs.get("views")
+        calls["views made in the step" if views is None else "views made beforehand"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(step_module, "run_step", spy)
+    result = bench_speed({"limit": 600, "epochs": 1, "speed_steps": 1}, repeats=2)
+    assert calls == {"views made beforehand": 3, "views made in the step": 3}  # a warm-up and 2 timed of each
+    assert result["step_function"] == "selfsup.train.step.run_step" and len(result["ratio_per_repeat"]) == 2
+    assert result["train_images_per_s"] > 0 and result["model_only_images_per_s"] > 0

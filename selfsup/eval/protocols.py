@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from selfsup.data import ImageDataset
+from selfsup.train.step import apply_gradients
 
 
 @torch.no_grad()
@@ -77,10 +78,7 @@ def fit_linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torc
                   disable=not progress or train.shape[0] < 20_000):
         for index in torch.randperm(steps_per_epoch, generator=generator).tolist():
             rows = slice(index * batch_size, (index + 1) * batch_size)
-            loss = F.cross_entropy(layer(train[rows]), train_labels[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            apply_gradients(F.cross_entropy(layer(train[rows]), train_labels[rows]), optimizer)
             scheduler.step()
     with torch.no_grad():
         train_accuracy = (layer(train).argmax(1) == train_labels).float().mean().item()

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from selfsup.config import ConfigError, EvalConfig
 from selfsup.data import ImageDataset, to_float
 from selfsup.eval import extract_features, fit_linear_probe
+from selfsup.train.step import apply_gradients
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,7 @@ def finetune_encoder(encoder: nn.Module, head: nn.Linear, labelled: ImageDataset
         for start in range(0, len(labelled), config.batch_size):
             rows = order[start : start + config.batch_size]
             batch = to_float(images[rows]).to(device)
-            loss = F.cross_entropy(model(batch), labels[rows].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            apply_gradients(F.cross_entropy(model(batch), labels[rows].to(device)), optimizer)
             scheduler.step()
             bar.update(1)
     bar.close()

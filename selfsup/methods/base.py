@@ -92,10 +92,11 @@ class Method(nn.Module):
         """One step's loss; split in two so benchmarks can time data and model apart."""
         return self.views_loss(batch, self.make_views(batch, generator))
 
-    def forward(self, batch: Batch, generator: torch.Generator) -> torch.Tensor:
+    def forward(self, batch: Batch, generator: torch.Generator,
+                views: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
         """``training_step`` as a module call, so DistributedDataParallel can wrap the method: returns the loss
-        and keeps the full ``StepOutput`` in ``self.last_output``."""
-        self.last_output = self.training_step(batch, generator)
+        and keeps the full ``StepOutput`` in ``self.last_output``. ``views`` made beforehand skip ``make_views``."""
+        self.last_output = self.training_step(batch, generator) if views is None else self.views_loss(batch, views)
         return self.last_output.loss
 
     def attach_data(self, dataset: Any) -> None:

@@ -29,6 +29,7 @@ from selfsup.ops import distributed
 from selfsup.ops.schedules import stage_bounds, warmup_cosine
 from selfsup.train.checkpoint import load_checkpoint, save_atomic
 from selfsup.train.optim import build_optimizer
+from selfsup.train.step import StepSettings, run_step
 
 if TYPE_CHECKING:
     from selfsup.methods import Method
@@ -92,6 +93,7 @@ class Trainer:
         self.step = 0
         self.seconds = 0.0
         self.last_loss = math.nan  # the latest step's loss, kept in checkpoints
+        self.step_settings = StepSettings(device.type, self.bf16, channels_last, config.optim.grad_clip)
         self._stop_signal: int | None = None
         self._status: dict[str, str] = {}  # the progress bar's postfix
 
@@ -206,100 +208,103 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        config = self.config.train
+        """Train to ``total_steps`` (from the resumed step), epoch by epoch; Ctrl-C / SIGTERM save and stop."""
         self.method.train()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress or not self.is_main, unit="step",
                    desc=f"{self.method.name}", mininterval=1.0, dynamic_ncols=True)
-        window_images, window_start = 0, time.perf_counter()
-        images_per_second = 0.0
-        epoch_losses: list[float] = []
-        collapse_warned = False
-        last_monitored = -1
+        self._window = (0, time.perf_counter())  # images and start of the throughput window
+        self._images_per_second = 0.0
+        self._collapse_warned = False
+        self._last_monitored = -1
         if self.step == 0:  # the random-init level of this encoder
             self._monitor(0, bar)
-            last_monitored = 0
+            self._last_monitored = 0
         with self._catch_stop_signals():
             while self.step < self.total_steps:
-                epoch, start_in_epoch = divmod(self.step, self.steps_per_epoch)
-                tic = time.perf_counter()
-                for batch in self.source.epoch(epoch, start_in_epoch):
-                    if self.step in self.stage_starts[1:-1]:
-                        self.optimizer.state.clear()  # a fresh optimizer for the new stage
-                    self.method.begin_step(self.step, self.total_steps)
-                    lr = float(self.lr_schedule[self.step])
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr * group.get("lr_scale", 1.0)
-                    if self.channels_last:
-                        batch.images = batch.images.contiguous(memory_format=torch.channels_last)
-                    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                        loss = self.model(batch, self.generator).float()  # Method.forward: the training step
-                    output = self.method.last_output
-                    self.last_loss = loss.item()
-                    if not math.isfinite(self.last_loss):
-                        bar.close()
-                        where = f" ({self.checkpoint_path})" if self.checkpoint_path else ""
-                        raise DivergenceError(
-                            f"loss became {self.last_loss} at step {self.step} (epoch {epoch + 1}); training stopped and "
-                            f"the last good checkpoint was kept{where}. Try a lower learning rate (--lr) or "
-                            "gradient clipping (--set optim.grad_clip=1.0)."
-                        )
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if self.config.optim.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.config.optim.grad_clip)
-                    self.optimizer.step()
-                    self.method.after_optimizer_step(self.step, self.total_steps)
-                    self.step += 1
-                    epoch_losses.append(self.last_loss)
-                    window_images += batch.images.shape[0] * self.world
-                    bar.update(1)
-                    if output.logs.get("collapsed") and not collapse_warned:
-                        collapse_warned = True
-                        log.warning("representation collapse at step %d (epoch %d): embedding std %.3f "
-                                    "(1 when spread, 0 when collapsed), effective rank %.1f", self.step, epoch + 1,
-                                    output.logs.get("embedding_std", math.nan),
-                                    output.logs.get("effective_rank", math.nan))
-                    if self.step % config.log_every == 0 or self.step == self.total_steps or output.record:
-                        now = time.perf_counter()
-                        if self.step % config.log_every == 0 or self.step == self.total_steps:
-                            images_per_second = window_images / max(now - window_start, 1e-9)
-                            window_images, window_start = 0, now
-                        record = {"step": self.step, "epoch": epoch + 1, "loss": self.last_loss, "lr": lr,
-                                  "images_per_s": round(images_per_second, 1), **output.logs}
-                        self._log(record)
-                        self._status.update(loss=f"{self.last_loss:.4f}", img_s=f"{images_per_second:.0f}")
-                        if output.logs.get("collapsed"):
-                            self._status["COLLAPSED"] = f"std {output.logs.get('embedding_std', 0):.3f}"
-                        bar.set_postfix(self._status, refresh=False)
-                    every = self.monitor.config.every if self.monitor is not None else 0
-                    if every and self.step % every == 0:
-                        self.seconds += time.perf_counter() - tic  # the training time so far, as logged
-                        self._monitor(epoch + 1, bar)
-                        tic = time.perf_counter()  # the monitor's own time is left out
-                        last_monitored = self.step
-                    if self._should_stop():
-                        self.seconds += time.perf_counter() - tic
-                        self.save()
-                        bar.close()
-                        name = signal.Signals(self._stop_signal or signal.SIGTERM).name
-                        raise TrainingInterrupted(
-                            f"{name} received: checkpoint saved at step {self.step}; continue with --resume"
-                        )
-                    if self.step % config.checkpoint_every == 0:
-                        self.seconds += time.perf_counter() - tic
-                        tic = time.perf_counter()
-                        self.save()
-                self.seconds += time.perf_counter() - tic
-                if epoch_losses:
-                    self._log({"step": self.step, "epoch": epoch + 1, "epoch_loss": sum(epoch_losses) / len(epoch_losses),
-                               "seconds": round(self.seconds, 2)})
-                epoch_losses = []
-                if self.step != last_monitored:
-                    self._monitor(epoch + 1, bar)
-                    last_monitored = self.step
-                self.save(finished=self.step >= self.total_steps)
+                self._train_epoch(self.step // self.steps_per_epoch, bar)
         bar.close()
         self.method.after_training()
         n_images = self.total_steps * getattr(self.source, "batch_size", 0)
         return TrainResult(self.step, self.config.train.epochs, self.last_loss, self.seconds,
                            n_images / self.seconds if self.seconds else 0.0)
+
+    def _train_epoch(self, epoch: int, bar: Any) -> None:
+        """The rest of ``epoch`` from the current step, then its summary line, monitor measurement and checkpoint.
+        ``self._tic`` marks the start of the training time not yet added to ``self.seconds``."""
+        losses: list[float] = []
+        self._tic = time.perf_counter()
+        for batch in self.source.epoch(epoch, self.step % self.steps_per_epoch):
+            if self.step in self.stage_starts[1:-1]:
+                self.optimizer.state.clear()  # a fresh optimizer for the new stage
+            lr = float(self.lr_schedule[self.step])
+            self.last_loss, output = run_step(self.model, self.method, self.optimizer, batch, self.generator,
+                                              self.step, self.total_steps, lr, self.step_settings)
+            if not math.isfinite(self.last_loss):
+                bar.close()
+                where = f" ({self.checkpoint_path})" if self.checkpoint_path else ""
+                raise DivergenceError(
+                    f"loss became {self.last_loss} at step {self.step} (epoch {epoch + 1}); training stopped and "
+                    f"the last good checkpoint was kept{where}. Try a lower learning rate (--lr) or "
+                    "gradient clipping (--set optim.grad_clip=1.0)."
+                )
+            self.step += 1
+            losses.append(self.last_loss)
+            self._window = (self._window[0] + batch.images.shape[0] * self.world, self._window[1])
+            bar.update(1)
+            self._after_step(epoch, lr, output, bar)
+        self._account()
+        if losses:
+            self._log({"step": self.step, "epoch": epoch + 1, "epoch_loss": sum(losses) / len(losses),
+                       "seconds": round(self.seconds, 2)})
+        if self.step != self._last_monitored:
+            self._monitor(epoch + 1, bar)
+            self._last_monitored = self.step
+        self.save(finished=self.step >= self.total_steps)
+
+    def _account(self) -> None:
+        """Add the training time since ``self._tic`` to ``self.seconds`` and restart the clock (the monitor's and
+        the checkpoints' own time stays out)."""
+        now = time.perf_counter()
+        self.seconds += now - self._tic
+        self._tic = now
+
+    def _after_step(self, epoch: int, lr: float, output: Any, bar: Any) -> None:
+        """Logging, the collapse warning, the online monitor, a stop signal and the periodic checkpoint."""
+        config = self.config.train
+        if output.logs.get("collapsed") and not self._collapse_warned:
+            self._collapse_warned = True
+            log.warning("representation collapse at step %d (epoch %d): embedding std %.3f "
+                        "(1 when spread, 0 when collapsed), effective rank %.1f", self.step, epoch + 1,
+                        output.logs.get("embedding_std", math.nan), output.logs.get("effective_rank", math.nan))
+        boundary = self.step % config.log_every == 0 or self.step == self.total_steps
+        if boundary or output.record:
+            self._log_step(epoch, lr, output, bar, boundary)
+        every = self.monitor.config.every if self.monitor is not None else 0
+        if every and self.step % every == 0:
+            self._account()  # the training time so far, as logged
+            self._monitor(epoch + 1, bar)
+            self._tic = time.perf_counter()  # the monitor's own time is left out
+            self._last_monitored = self.step
+        if self._should_stop():
+            self._account()
+            self.save()
+            bar.close()
+            name = signal.Signals(self._stop_signal or signal.SIGTERM).name
+            raise TrainingInterrupted(f"{name} received: checkpoint saved at step {self.step}; continue with --resume")
+        if self.step % config.checkpoint_every == 0:
+            self._account()
+            self.save()
+            self._tic = time.perf_counter()
+
+    def _log_step(self, epoch: int, lr: float, output: Any, bar: Any, boundary: bool) -> None:
+        if boundary:  # throughput over the window since the last boundary
+            now = time.perf_counter()
+            images, start = self._window
+            self._images_per_second = images / max(now - start, 1e-9)
+            self._window = (0, now)
+        self._log({"step": self.step, "epoch": epoch + 1, "loss": self.last_loss, "lr": lr,
+                   "images_per_s": round(self._images_per_second, 1), **output.logs})
+        self._status.update(loss=f"{self.last_loss:.4f}", img_s=f"{self._images_per_second:.0f}")
+        if output.logs.get("collapsed"):
+            self._status["COLLAPSED"] = f"std {output.logs.get('embedding_std', 0):.3f}"
+        bar.set_postfix(self._status, refresh=False)
