@@ -18,7 +18,7 @@ from selfsup.config import ConfigError, DataConfig, EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
 from selfsup.data.catalog import cache_root
 from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
-from selfsup.eval import evaluate_embedding
+from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.eval.monitor import OnlineMonitor
 from selfsup.eval.plots import plot_eigenspace, plot_image_rows, plot_loss, plot_monitor
 from selfsup.methods import Method, MethodContext, get_method
@@ -42,7 +42,7 @@ class RunResult:
     run_dir: Path | None
     method: Method
     train: TrainResult
-    eval: dict[str, Any] | None
+    eval: Evaluation | None
 
 
 def setup_device(config: RunConfig) -> torch.device:
@@ -122,12 +122,12 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
             plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
     if evaluate:
         evaluation = evaluate_method(method, config, device, progress, precision)
-        evaluation["training"] = {"seconds": round(result.seconds, 2), "steps": result.steps,
+        evaluation.training = {"seconds": round(result.seconds, 2), "steps": result.steps,
                                   "images_seen": result.steps * config.train.batch_size,
                                   "images_per_s": round(result.images_per_second, 1), "precision": precision,
                                   "device": str(device), **monitor_cost(monitor, result.seconds)}
         if run_dir is not None:
-            write_json(run_dir / "eval.json", evaluation)
+            write_json(run_dir / "eval.json", evaluation.to_dict())
     return RunResult(run_dir, method, result, evaluation)
 
 
@@ -237,7 +237,7 @@ def extracts_in_bf16(eval_config: EvalConfig, precision: str) -> bool:
 
 
 def evaluate_method(method: Method, config: RunConfig, device: torch.device, progress: bool = True,
-                    precision: str | None = None) -> dict[str, Any]:
+                    precision: str | None = None) -> Evaluation:
     """Every protocol on ``method``'s frozen features; extracted at the run's ``precision`` (resolved again when
     not given) unless ``eval.precision=fp32``."""
     train_split, test_split = evaluation_splits(config.data, config.eval, config.train.seed)
@@ -248,10 +248,10 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
     try:
         result = evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
                                     progress, bf16)
-        result["split"] = split_description(config.data, config.eval, train_split, test_split)
-        result["config"] = config.to_dict()  # what these numbers belong to (report and bench check it)
+        result.split = split_description(config.data, config.eval, train_split, test_split)
+        result.config = config.to_dict()  # what these numbers belong to (report and bench check it)
         if method.reconstructs:
-            result["reconstruction"] = reconstruction_error(method, test_split, device, config.eval.extract_batch_size)
+            result.reconstruction = reconstruction_error(method, test_split, device, config.eval.extract_batch_size)
         return result
     finally:
         method.train()
@@ -299,7 +299,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:
     return method.to(device).eval()
 
 
-def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Path]:
+def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> tuple[Evaluation, Path]:
     """Evaluate a trained run on its ``eval.split`` (or the one in ``overrides``); writes ``eval.json``, or
     ``eval-<split>.json`` when the split is not the run's own. Returns the evaluation and the file written."""
     run_dir = Path(run_dir)
@@ -309,7 +309,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -
     method = load(run_dir, device)
     evaluation = evaluate_method(method, config, device)
     name = "eval.json" if config.eval.split == trained.eval.split else f"eval-{config.eval.split}.json"
-    write_json(run_dir / name, evaluation)
+    write_json(run_dir / name, evaluation.to_dict())
     return evaluation, run_dir / name
 
 
@@ -322,7 +322,7 @@ class RawPixels(nn.Module):
 
 def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str | Path | None = None,
              data_dir: str | None = None, seed: int = 0, eval_config: EvalConfig | None = None,
-             download: bool = True, data: DataConfig | None = None) -> dict[str, dict[str, Any]]:
+             download: bool = True, data: DataConfig | None = None) -> dict[str, Evaluation]:
     """Raw pixels and a random-init ``backbone`` under the same protocols; writes ``<out>/<name>/eval.json``.
 
     ``data`` (its validation split) defaults to ``dataset``/``data_dir`` with the dataset's own validation split."""
@@ -342,11 +342,11 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
         encoder = encoder.to(device).eval()
         tic = time.perf_counter()
         result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed, bf16=bf16)
-        result["split"] = split_description(data, eval_config, train_split, test_split)
-        result["baseline"] = {"name": name, "dataset": dataset, "backbone": backbone if name != "raw-pixels" else None,
+        result.split = split_description(data, eval_config, train_split, test_split)
+        result.baseline = {"name": name, "dataset": dataset, "backbone": backbone if name != "raw-pixels" else None,
                               "seconds": round(time.perf_counter() - tic, 2),
                               "eval": dataclasses.asdict(eval_config)}
         results[name] = result
         if out is not None:
-            write_json(Path(out) / name / "eval.json", result)
+            write_json(Path(out) / name / "eval.json", result.to_dict())
     return results

@@ -18,6 +18,7 @@ import torch
 
 from selfsup.config import DataConfig, EvalConfig, RunConfig
 from selfsup.data.catalog import cache_root
+from selfsup.eval.result import Evaluation
 from selfsup.train.device import cpu_model, device_name, probe_step_time, resolve_device, resolve_precision
 from selfsup.train.rundir import evaluation_differences, read_run_config
 
@@ -132,14 +133,14 @@ def bench_eval(budget: dict[str, Any]) -> dict[str, Any]:
     test_features = extract_features(encoder, test_split, device, eval_config.extract_batch_size)
     extraction = time.perf_counter() - tic
     result = evaluate_features(train_features, train_split.labels, test_features, test_split.labels, eval_config)
-    seconds = {"features": round(extraction, 2), **result["seconds"]}
-    protocols = sum(result["seconds"].values())
+    seconds = {"features": round(extraction, 2), **result.seconds}
+    protocols = sum(result.seconds.values())
     tic = time.perf_counter()
     exact = knn_accuracy(train_features, train_split.labels, test_features, test_split.labels,
                          eval_config.knn_k, eval_config.knn_temperature)
-    return {"train_features": result["features"]["train_size"], "feature_dim": result["features"]["dim"],
+    return {"train_features": result.features["train_size"], "feature_dim": result.features["dim"],
             "seconds": seconds, "probe_knn_kmeans_seconds": round(protocols, 2),
-            "knn_accuracy_projected": result["knn"]["accuracy"], "knn_accuracy_exact": exact["accuracy"],
+            "knn_accuracy_projected": result.knn_accuracy, "knn_accuracy_exact": exact["accuracy"],
             "knn_exact_seconds": round(time.perf_counter() - tic, 2)}
 
 
@@ -248,43 +249,42 @@ def _mined_neighbors(source_method: str, budget: dict[str, Any], out: Path) -> P
     return path
 
 
-def _summary(evaluation: dict[str, Any]) -> dict[str, Any]:
-    row = {"linear_probe": evaluation["linear_probe"]["accuracy"], "knn": evaluation["knn"]["accuracy"],
-           "kmeans_nmi": evaluation["kmeans"]["nmi"], "kmeans_accuracy": evaluation["kmeans"]["accuracy"]}
-    if "reconstruction" in evaluation:
-        row["reconstruction_mse"] = evaluation["reconstruction"]["mse"]
-    training = evaluation.get("training")
-    if training:
-        row["seconds_per_epoch"] = round(training["seconds"] / max(1, evaluation.get("epochs", 1)), 1)
-        row["images_seen"] = training.get("images_seen")
-    row["split"] = (evaluation.get("split") or {}).get("scored_on", "test")
+def _summary(evaluation: Evaluation, epochs: int = 1) -> dict[str, Any]:
+    row: dict[str, Any] = {"linear_probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy,
+                           "kmeans_nmi": evaluation.nmi, "kmeans_accuracy": evaluation.kmeans_accuracy}
+    if evaluation.reconstruction_mse is not None:
+        row["reconstruction_mse"] = evaluation.reconstruction_mse
+    if evaluation.training:
+        row["seconds_per_epoch"] = round(evaluation.training["seconds"] / max(1, epochs), 1)
+        row["images_seen"] = evaluation.training.get("images_seen")
+    row["split"] = evaluation.scored_on
     return row
 
 
-def current_evaluation(run_dir: Path) -> dict[str, Any]:
+def current_evaluation(run_dir: Path) -> Evaluation:
     """The run's eval.json, evaluated again when it was computed with another config than the run's."""
     from selfsup.api import evaluate_run
 
-    evaluation = json.loads((run_dir / "eval.json").read_text())
-    stale = evaluation_differences(evaluation, read_run_config(run_dir))
+    evaluation = Evaluation.from_dict(json.loads((run_dir / "eval.json").read_text()))
+    stale = evaluation_differences(evaluation.to_dict(), read_run_config(run_dir))
     if stale:
         log.warning("%s/eval.json was computed with another config (%s); evaluating the run again", run_dir,
                     "; ".join(stale[:3]))
-        training = evaluation.get("training")
+        training = evaluation.training
         evaluation, _ = evaluate_run(run_dir)
         if training is not None:  # the training record stays the run's own
-            evaluation["training"] = training
+            evaluation.training = training
     return evaluation
 
 
-def _current_baselines(base_dir: Path, names: tuple[str, ...]) -> dict[str, Any] | None:
+def _current_baselines(base_dir: Path, names: tuple[str, ...]) -> dict[str, Evaluation] | None:
     """The baselines' eval.json files when they exist and were scored on the test split with today's defaults."""
     if not all((base_dir / name / "eval.json").exists() for name in names):
         return None
-    found = {name: json.loads((base_dir / name / "eval.json").read_text()) for name in names}
+    found = {name: Evaluation.from_dict(json.loads((base_dir / name / "eval.json").read_text())) for name in names}
     defaults = dataclasses.asdict(EvalConfig())
     for name, evaluation in found.items():
-        recorded = (evaluation.get("baseline") or {}).get("eval")
+        recorded = (evaluation.baseline or {}).get("eval")
         if recorded is not None and {k: v for k, v in recorded.items() if k in defaults} != defaults:
             log.warning("%s/%s/eval.json was computed with other evaluation settings; measuring it again",
                         base_dir, name)
@@ -319,8 +319,7 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
                 extra["params.neighbors"] = str(_mined_neighbors(source, budget, out))
             config = method_config(method, budget, extra)
             evaluation = train(config, out=run_dir, resume=True).eval
-        evaluation["epochs"] = budget["epochs"]
-        rows[method] = {"backbone": backbone, **_summary(evaluation)}
+        rows[method] = {"backbone": backbone, **_summary(evaluation, budget["epochs"])}
     for backbone in sorted({row["backbone"] for row in rows.values()} | {"conv6"}):
         base_dir = out / "runs" / ("baseline" if backbone == "conv6" else f"baseline-{backbone}")
         names = ("raw-pixels", "random-init")

@@ -11,6 +11,7 @@ import click
 
 from selfsup.config import ConfigError, RunConfig, valid_keys
 from selfsup.errors import EXIT_USER, UserError
+from selfsup.eval.result import Evaluation
 
 
 class Fail(click.ClickException):
@@ -194,16 +195,14 @@ def train(method: str, out, resume, no_eval, neighbors, **options) -> None:  # t
         _print_eval(result.eval)
 
 
-def _print_eval(evaluation: dict[str, Any]) -> None:
-    split = evaluation.get("split")
-    if split:
-        click.echo(f"[{split['scored_on']}: {split['scored_images']} images] ", nl=False)
-    click.echo(f"linear probe accuracy {evaluation['linear_probe']['accuracy']:.4f} | "
-               f"kNN (k={evaluation['knn']['k']}) accuracy {evaluation['knn']['accuracy']:.4f} | "
-               f"k-means NMI {evaluation['kmeans']['nmi']:.4f} ARI {evaluation['kmeans']['ari']:.4f} "
-               f"accuracy {evaluation['kmeans']['accuracy']:.4f}")
-    if "reconstruction" in evaluation:
-        click.echo(f"test reconstruction error (MSE per pixel) {evaluation['reconstruction']['mse']:.5f}")
+def _print_eval(evaluation: Evaluation) -> None:
+    if evaluation.split:
+        click.echo(f"[{evaluation.scored_on}: {evaluation.split['scored_images']} images] ", nl=False)
+    click.echo(f"linear probe accuracy {evaluation.probe_accuracy:.4f} | "
+               f"kNN (k={evaluation.knn['k']}) accuracy {evaluation.knn_accuracy:.4f} | "
+               f"k-means NMI {evaluation.nmi:.4f} ARI {evaluation.ari:.4f} accuracy {evaluation.kmeans_accuracy:.4f}")
+    if evaluation.reconstruction_mse is not None:
+        click.echo(f"{evaluation.scored_on} reconstruction error (MSE per pixel) {evaluation.reconstruction_mse:.5f}")
 
 
 @cli.command(name="eval")

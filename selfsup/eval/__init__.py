@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -20,10 +19,11 @@ from selfsup.eval.protocols import (
     linear_probe,
     project_top_subspace,
 )
+from selfsup.eval.result import Evaluation
 
 
 def evaluate_features(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
-                      config: EvalConfig, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+                      config: EvalConfig, seed: int = 0, progress: bool = True) -> Evaluation:
     """Linear probe on the full features; kNN and k-means on features projected to ``max_feature_dim``."""
     timings: dict[str, float] = {}
     tic = time.perf_counter()
@@ -40,14 +40,12 @@ def evaluate_features(train: torch.Tensor, train_labels: torch.Tensor, test: tor
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
     kmeans = kmeans_scores(train_small, test_small, test_labels, num_classes, config.kmeans_restarts, seed)
     timings["kmeans"] = time.perf_counter() - tic
-    return {
-        "linear_probe": probe,
-        "knn": knn,
-        "kmeans": kmeans,
-        "features": {"dim": train.shape[1], "knn_kmeans_dim": train_small.shape[1], "train_size": train.shape[0],
-                     "test_size": test.shape[0]},
-        "seconds": {name: round(value, 2) for name, value in timings.items()},
-    }
+    return Evaluation(
+        linear_probe=probe, knn=knn, kmeans=kmeans,
+        features={"dim": train.shape[1], "knn_kmeans_dim": train_small.shape[1], "train_size": train.shape[0],
+                  "test_size": test.shape[0]},
+        seconds={name: round(value, 2) for name, value in timings.items()},
+    )
 
 
 def projected_knn(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
@@ -60,7 +58,7 @@ def projected_knn(train: torch.Tensor, train_labels: torch.Tensor, test: torch.T
 
 def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: ImageDataset, test: ImageDataset,
                        config: EvalConfig, device: torch.device, seed: int = 0, progress: bool = True,
-                       bf16: bool = False) -> dict[str, Any]:
+                       bf16: bool = False) -> Evaluation:
     """Extract features of both splits once with ``embed`` (under bf16 autocast when ``bf16``), then run every
     protocol on them in fp32."""
     tic = time.perf_counter()
@@ -69,12 +67,12 @@ def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: Ima
     extraction = time.perf_counter() - tic
     result = evaluate_features(train_features, train.labels.cpu(), test_features, test.labels.cpu(), config, seed,
                                progress)
-    result["seconds"]["features"] = round(extraction, 2)
-    result["features"]["extraction_precision"] = "bf16" if bf16 else "fp32"
+    result.seconds["features"] = round(extraction, 2)
+    result.features["extraction_precision"] = "bf16" if bf16 else "fp32"
     return result
 
 
 __all__ = [
-    "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "fit_linear_probe", "kmeans_scores",
+    "Evaluation", "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "fit_linear_probe", "kmeans_scores",
     "knn_accuracy", "knn_predict", "linear_probe", "project_top_subspace", "projected_knn",
 ]

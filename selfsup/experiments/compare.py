@@ -4,43 +4,39 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from selfsup.eval.result import Evaluation
 from selfsup.train.rundir import RunDirectoryError
 
-# (label, path in eval.json)
-PROTOCOLS: list[tuple[str, tuple[str, str]]] = [
-    ("linear probe", ("linear_probe", "accuracy")),
-    ("kNN", ("knn", "accuracy")),
-    ("k-means NMI", ("kmeans", "nmi")),
-]
+# (label, Evaluation property)
+PROTOCOLS = [("linear probe", "probe_accuracy"), ("kNN", "knn_accuracy"), ("k-means NMI", "nmi")]
 
 
-def read_evaluation(path: Path) -> dict[str, Any]:
+def read_evaluation(path: Path) -> Evaluation:
     """``eval.json`` of a run directory (or the file itself)."""
     file = path / "eval.json" if path.is_dir() else path
     if not file.exists():
         raise RunDirectoryError(f"{path} has no eval.json: train it (or `selfsup eval` it) first")
     try:
-        return json.loads(file.read_text())
-    except ValueError as error:
+        return Evaluation.from_dict(json.loads(file.read_text()))
+    except (ValueError, TypeError) as error:
         raise RunDirectoryError(f"{file} is not valid JSON: {error}") from None
 
 
-def margins(runs: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def margins(runs: dict[str, Evaluation], baselines: dict[str, Evaluation]) -> tuple[list[str], list[list[str]]]:
     """A table: one row per run and baseline with each protocol's figure, and each run's margin (in points)
     over every baseline. Refuses to compare figures scored on different splits."""
-    splits = {name: (e.get("split") or {}).get("scored_on", "test") for name, e in {**runs, **baselines}.items()}
+    splits = {name: e.scored_on for name, e in {**runs, **baselines}.items()}
     if len(set(splits.values())) > 1:
         raise RunDirectoryError(f"these figures were scored on different splits ({splits}); compare like with like")
     header = ["representation", *(label for label, _ in PROTOCOLS)]
     rows = []
     for name, evaluation in {**runs, **baselines}.items():
-        rows.append([name, *(f"{evaluation[a][b]:.4f}" for _, (a, b) in PROTOCOLS)])
+        rows.append([name, *(f"{getattr(evaluation, p):.4f}" for _, p in PROTOCOLS)])
     for name, evaluation in runs.items():
         for base_name, base in baselines.items():
             rows.append([f"{name} - {base_name}",
-                         *(f"{100 * (evaluation[a][b] - base[a][b]):+.1f} pts" for _, (a, b) in PROTOCOLS)])
+                         *(f"{100 * (getattr(evaluation, p) - getattr(base, p)):+.1f} pts" for _, p in PROTOCOLS)])
     return header, rows
 
 

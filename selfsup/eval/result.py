@@ -1,0 +1,92 @@
+"""The evaluation result: what the protocols measured, as one typed object; ``to_dict()`` is ``eval.json``.
+
+Readers (the command line, the benchmarks, reports, ``compare``) use the properties (``probe_accuracy``,
+``knn_accuracy``, ``nmi``, ``scored_on``, ...), not string keys; ``from_dict`` reads an ``eval.json`` back,
+keeping any key it does not know in ``extra``. Item access (``evaluation["knn"]["accuracy"]``) is kept for
+scripts written against the plain dictionary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# the headline figures: (column, property), higher is better; the report's and compare's columns
+HEADLINE = [("linear_probe", "probe_accuracy"), ("knn", "knn_accuracy"), ("kmeans_nmi", "nmi"),
+            ("kmeans_ari", "ari"), ("kmeans_accuracy", "kmeans_accuracy")]
+
+
+@dataclass
+class Evaluation:
+    linear_probe: dict[str, Any]  # accuracy, train_accuracy, epochs
+    knn: dict[str, Any]  # accuracy, k, temperature
+    kmeans: dict[str, Any]  # nmi, ari, accuracy, inertia_per_sample, clusters
+    features: dict[str, Any]  # dim, knn_kmeans_dim, train_size, test_size, extraction_precision
+    seconds: dict[str, float]  # per protocol, and the feature extraction
+    split: dict[str, Any] | None = None  # scored_on, fitted_on, sizes (api.split_description)
+    config: dict[str, Any] | None = None  # the run config these numbers belong to
+    reconstruction: dict[str, Any] | None = None  # mse on the scored split (methods that reconstruct)
+    training: dict[str, Any] | None = None  # seconds, steps, images seen, precision, device, monitor cost
+    baseline: dict[str, Any] | None = None  # what baseline this is (raw pixels, random init) and its settings
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of a read eval.json this class does not know
+
+    @property
+    def probe_accuracy(self) -> float:
+        return float(self.linear_probe["accuracy"])
+
+    @property
+    def knn_accuracy(self) -> float:
+        return float(self.knn["accuracy"])
+
+    @property
+    def nmi(self) -> float:
+        return float(self.kmeans["nmi"])
+
+    @property
+    def ari(self) -> float:
+        return float(self.kmeans["ari"])
+
+    @property
+    def kmeans_accuracy(self) -> float:
+        return float(self.kmeans["accuracy"])
+
+    @property
+    def reconstruction_mse(self) -> float | None:
+        return None if self.reconstruction is None else float(self.reconstruction["mse"])
+
+    @property
+    def scored_on(self) -> str:
+        """The split the figures were scored on: test or val (files from before the validation split: test)."""
+        return (self.split or {}).get("scored_on", "test")
+
+    @property
+    def training_seconds(self) -> float | None:
+        return None if self.training is None else self.training.get("seconds")
+
+    def headline(self) -> dict[str, float]:
+        return {column: getattr(self, name) for column, name in HEADLINE}
+
+    def to_dict(self) -> dict[str, Any]:
+        """eval.json: the sections that are present, then any extra keys."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**{key: value for key, value in out.items() if value is not None}, **self.extra}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Evaluation:
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{key: raw[key] for key in names if key in raw},
+                   extra={key: value for key, value in raw.items() if key not in names})
+
+    # -- the plain dictionary's reading interface --------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        value = self.to_dict().get(key)
+        if value is None:
+            raise KeyError(key)
+        return getattr(self, key) if key in self.__dataclass_fields__ else value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_dict()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default

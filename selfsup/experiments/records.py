@@ -1,0 +1,155 @@
+"""The runs below a folder as records: each run's config, status and metrics read from its directory, the keys
+that vary between runs, and groups of runs that differ only in the seed (``selfsup report`` builds on these)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selfsup.config import resolve_key
+from selfsup.errors import ConfigError, ReportError
+from selfsup.eval.result import HEADLINE, Evaluation
+from selfsup.experiments.sweep import ERROR_FILE, cell_status, read_sweep_file
+from selfsup.methods import get_method
+from selfsup.train.rundir import NEUTRAL_KEYS, evaluation_differences, flatten, read_run_config
+
+# (column, Evaluation property), in the report's column order
+METRICS: list[tuple[str, str]] = [*HEADLINE, ("reconstruction_mse", "reconstruction_mse")]
+PLOTTED = ["linear_probe", "knn", "kmeans_nmi"]
+SEED_KEY = "train.seed"
+
+
+@dataclass
+class RunRecord:
+    name: str
+    path: Path
+    method: str
+    status: str
+    config: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float | None = None
+    error: str | None = None
+    split: str = ""  # where eval.json's numbers were scored: test or val
+
+
+def find_runs(folder: Path) -> list[Path]:
+    """Run directories (holding a config.yaml) at or below ``folder``, sorted by path."""
+    if not folder.is_dir():
+        raise ReportError(f"{folder} is not a folder")
+    return sorted(path.parent for path in folder.rglob("config.yaml") if "checkpoints" not in path.parts)
+
+
+def read_run(run_dir: Path, root: Path) -> RunRecord:
+    config = read_run_config(run_dir)
+    record = RunRecord(str(run_dir.relative_to(root)) if run_dir != root else run_dir.name, run_dir, config.method,
+                       cell_status(run_dir), flatten(config.to_dict()))
+    if (run_dir / ERROR_FILE).exists():
+        record.error = (run_dir / ERROR_FILE).read_text().splitlines()[0]
+    path = run_dir / "eval.json"
+    evaluation = Evaluation.from_dict(json.loads(path.read_text())) if path.exists() else None
+    stale = evaluation_differences(evaluation.to_dict(), config, eval_keys=False) if evaluation is not None else []
+    if stale:  # numbers of another config: not this run's
+        record.error = (f"eval.json was computed with another config ({'; '.join(stale[:3])}); "
+                        f"run `selfsup eval {run_dir}`")
+        record.status = "stale"
+        evaluation = None
+    if evaluation is not None:
+        recorded = flatten(evaluation.config or {})
+        record.config.update({key: value for key, value in recorded.items() if key.startswith("eval.")})
+        for column, name in METRICS:
+            value = getattr(evaluation, name)
+            if isinstance(value, (int, float)):
+                record.metrics[column] = float(value)
+        record.seconds = evaluation.training_seconds
+        record.split = evaluation.scored_on
+    if (run_dir / "finetune.json").exists():
+        for fraction, result in sorted(json.loads((run_dir / "finetune.json").read_text()).items()):
+            record.metrics[f"finetune@{fraction}"] = result["pretrained"]["accuracy"]
+            record.metrics[f"finetune_random_init@{fraction}"] = result["random_init"]["accuracy"]
+    return record
+
+
+def varied_keys(records: list[RunRecord], folder: Path) -> list[str]:
+    """The sweep's grid keys (as full config keys) when there is a ``sweep.yaml``; else the config keys whose
+    values differ between the runs (method parameters only among runs of one method)."""
+    sweep = read_sweep_file(folder)
+    if sweep:
+        keys = []
+        for key in sweep.get("grid", {}):
+            for method in sweep.get("methods", []):
+                try:
+                    section, name = resolve_key(key, get_method(method).Config)
+                except ConfigError:
+                    continue
+                full = name if section is None else f"{section}.{name}"
+                if full not in keys:
+                    keys.append(full)
+                break
+        return keys
+    all_keys = sorted({key for r in records for key in r.config})
+    keys = []
+    for key in all_keys:
+        if key in NEUTRAL_KEYS or key == "method":
+            continue
+        owners = records
+        if key.startswith("params."):
+            owners = [r for r in records if key in r.config]
+            if len({r.method for r in owners}) > 1:
+                continue
+        if len({json.dumps(r.config.get(key)) for r in owners}) > 1:
+            keys.append(key)
+    return keys
+
+
+def short_key(key: str) -> str:
+    return key.split(".")[-1]
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_value(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def metric_columns(records: list[RunRecord]) -> list[str]:
+    present = {key for r in records for key in r.metrics}
+    ordered = [column for column, _ in METRICS if column in present]
+    return ordered + sorted(present - set(ordered))
+
+
+@dataclass
+class Group:
+    method: str
+    values: dict[str, Any]  # the varied keys other than the seed
+    runs: list[RunRecord]
+
+    def stats(self, column: str) -> tuple[float, float, int] | None:
+        values = [r.metrics[column] for r in self.runs if column in r.metrics]
+        if not values:
+            return None
+        return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0), len(values)
+
+
+def group_runs(records: list[RunRecord], keys: list[str]) -> list[Group]:
+    groups: dict[str, Group] = {}
+    for record in records:
+        values = {key: record.config.get(key) for key in keys if key != SEED_KEY}
+        name = json.dumps([record.method, values], sort_keys=True, default=str)
+        groups.setdefault(name, Group(record.method, values, [])).runs.append(record)
+    return list(groups.values())
+
+
+def sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers in numeric order (1e-5 before 1e-1 before 10), then everything else as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, json.dumps(value, default=str))
+
+
+def is_numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
