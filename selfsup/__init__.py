@@ -6,10 +6,11 @@
 >>> model = selfsup.load("runs/simclr"); z = model.embed(images)  # doctest: +SKIP
 """
 
-from selfsup.api import baseline, evaluate_run, load, train
+from selfsup.api import evaluate_run, load, train
 from selfsup.backbones import create_backbone
 from selfsup.config import AugmentConfig, DataConfig, EvalConfig, OptimConfig, RunConfig, TrainConfig
 from selfsup.data import load_dataset
+from selfsup.experiments.baselines import baseline
 from selfsup.methods import METHODS, get_method
 
 __version__ = "0.1.0"

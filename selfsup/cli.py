@@ -233,10 +233,10 @@ def eval_command(run_dir: str, split: str | None, sets: tuple[str, ...]) -> None
               help="Evaluation fields, e.g. eval.probe_epochs=50 or eval.split=val; data.val_size / data.val_seed.")
 def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: str, sets: tuple[str, ...]) -> None:
     """Raw pixels and a random-init encoder under the same protocols: the reference for every result."""
-    from selfsup import api
     from selfsup.backbones import BACKBONES
     from selfsup.config import DataConfig, EvalConfig, build_dataclass
     from selfsup.data import DATASETS
+    from selfsup.experiments.baselines import baseline as baseline_of
 
     def run() -> dict[str, Any]:
         DATASETS.get(dataset)
@@ -246,7 +246,7 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
         fields = {key.removeprefix("eval."): value for key, value in pairs.items() if not key.startswith("data.")}
         eval_config = build_dataclass(EvalConfig, fields, "eval")
         data = build_dataclass(DataConfig, {"dataset": dataset, "data_dir": data_dir, **data_fields}, "data")
-        return api.baseline(dataset, backbone, out, data_dir, seed, eval_config, data=data)
+        return baseline_of(dataset, backbone, out, data_dir, seed, eval_config, data=data)
 
     results = run()
     for name, evaluation in results.items():

@@ -8,30 +8,15 @@ work starts. Method-specific fields live in the method's own ``Config`` dataclas
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from selfsup.coercion import build_dataclass, read_yaml  # noqa: F401  (read_yaml: kept importable here)
 from selfsup.errors import ConfigError  # noqa: F401  (defined in the leaf module, kept importable here)
 from selfsup.registry import BACKBONES, METHODS, OPTIMIZERS  # filled by the layers that define them
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file's contents (safe loader: no objects built); unreadable or malformed YAML is a ConfigError naming
-    the file and the line."""
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{line} ({problem})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
 
 
 def _check(condition: bool, message: str) -> None:
@@ -311,87 +296,6 @@ def resolve_key(key: str, params_cls: type | None = None) -> tuple[str | None, s
         raise ConfigError(f"config key {key!r} is ambiguous; use one of {', '.join(matches)}")
     section, name = matches[0].split(".", 1)
     return section, name
-
-
-def build_dataclass(cls: type, raw: dict[str, Any], where: str) -> Any:
-    """Build ``cls`` from plain values, converting each to its field's annotated type."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(raw) - set(fields)
-    if unknown:
-        raise ConfigError(f"unknown {where} keys {sorted(unknown)}; valid: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {name: coerce(value, hints[name], f"{where}.{name}") for name, value in raw.items()}
-    return cls(**kwargs)
-
-
-def coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Convert a YAML or command-line value to ``annotation``; strings are parsed as YAML first."""
-    if isinstance(value, str) and annotation is not str:
-        parsed = yaml.safe_load(value) if value.strip() else None
-        if isinstance(parsed, str) and _is_optional(annotation) and parsed.lower() in ("none", "null"):
-            parsed = None
-        value = parsed
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return coerce(value, option, where)
-            except ConfigError as error:
-                errors.append(str(error))
-        raise ConfigError(errors[0] if errors else f"{where}: cannot use {value!r}")
-    if origin is tuple:
-        args = typing.get_args(annotation)
-        if isinstance(value, str):
-            value = [v for v in value.split(",")]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} expects a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(coerce(v, args[0], where) for v in value)
-        if len(value) != len(args):
-            raise ConfigError(f"{where} expects {len(args)} values, got {len(value)}: {value!r}")
-        return tuple(coerce(v, a, where) for v, a in zip(value, args))
-    if origin is dict or annotation is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} expects a mapping, got {value!r}")
-        return dict(value)
-    if annotation is Any:
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where} expects true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{where} expects an integer, got {value!r}")
-        return value
-    if annotation is float:
-        if isinstance(value, str):
-            try:
-                value = float(value)  # YAML 1.1 reads 3e-4 (no dot) as a string
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} expects a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if value is None or isinstance(value, (list, dict)):
-            raise ConfigError(f"{where} expects a string, got {value!r}")
-        return str(value)
-    return value
-
-
-def _is_optional(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
 
 
 def _to_plain(value: Any) -> Any:

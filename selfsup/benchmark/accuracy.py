@@ -1,0 +1,120 @@
+"""The accuracy benchmark: each method under a budget beside the raw-pixel and random-init baselines, reusing
+finished runs whose eval.json belongs to their config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from selfsup.benchmark.budgets import budget_tag
+from selfsup.config import EvalConfig, RunConfig
+from selfsup.eval.result import Evaluation
+from selfsup.train.rundir import evaluation_differences, read_run_config
+
+log = logging.getLogger(__name__)
+
+
+def method_config(method: str, budget: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
+    """The benchmark configuration of ``method``: its tuned recipe (Conv6 unless the recipe names another
+    encoder), the budget."""
+    return RunConfig.for_method(method, overrides={"dataset": "fashion-mnist", "limit": budget["limit"],
+                                                   "epochs": budget["epochs"], **(extra or {})})
+
+
+def _mined_neighbors(source_method: str, budget: dict[str, Any], out: Path) -> Path:
+    """Cosine neighbours on the benchmark subset in the representation of ``source_method``'s benchmark run
+    (trained first if needed): the input of a method with ``neighbors_from``."""
+    from selfsup.api import train
+    from selfsup.experiments.neighbors import mine
+
+    source_dir = out / "runs" / f"{source_method}-{budget_tag(budget)}"
+    if not (source_dir / "eval.json").exists():
+        train(method_config(source_method, budget), out=source_dir, resume=True)
+    path = source_dir / "neighbors-cosine.pt"
+    if not path.exists():
+        mine(source_dir, "cosine", 10, path)
+    return path
+
+
+def _summary(evaluation: Evaluation, epochs: int = 1) -> dict[str, Any]:
+    row: dict[str, Any] = {"linear_probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy,
+                           "kmeans_nmi": evaluation.nmi, "kmeans_accuracy": evaluation.kmeans_accuracy}
+    if evaluation.reconstruction_mse is not None:
+        row["reconstruction_mse"] = evaluation.reconstruction_mse
+    if evaluation.training:
+        row["seconds_per_epoch"] = round(evaluation.training["seconds"] / max(1, epochs), 1)
+        row["images_seen"] = evaluation.training.get("images_seen")
+    row["split"] = evaluation.scored_on
+    return row
+
+
+def current_evaluation(run_dir: Path) -> Evaluation:
+    """The run's eval.json, evaluated again when it was computed with another config than the run's."""
+    from selfsup.api import evaluate_run
+
+    evaluation = Evaluation.from_dict(json.loads((run_dir / "eval.json").read_text()))
+    stale = evaluation_differences(evaluation.to_dict(), read_run_config(run_dir))
+    if stale:
+        log.warning("%s/eval.json was computed with another config (%s); evaluating the run again", run_dir,
+                    "; ".join(stale[:3]))
+        training = evaluation.training
+        evaluation, _ = evaluate_run(run_dir)
+        if training is not None:  # the training record stays the run's own
+            evaluation.training = training
+    return evaluation
+
+
+def _current_baselines(base_dir: Path, names: tuple[str, ...]) -> dict[str, Evaluation] | None:
+    """The baselines' eval.json files when they exist and were scored on the test split with today's defaults."""
+    if not all((base_dir / name / "eval.json").exists() for name in names):
+        return None
+    found = {name: Evaluation.from_dict(json.loads((base_dir / name / "eval.json").read_text())) for name in names}
+    defaults = dataclasses.asdict(EvalConfig())
+    for name, evaluation in found.items():
+        recorded = (evaluation.baseline or {}).get("eval")
+        if recorded is not None and {k: v for k, v in recorded.items() if k in defaults} != defaults:
+            log.warning("%s/%s/eval.json was computed with other evaluation settings; measuring it again",
+                        base_dir, name)
+            return None
+    return found
+
+
+def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None = None,
+                   existing_only: bool = False) -> dict[str, Any]:
+    """Each method under the budget, and the raw-pixel and random-init baselines, on the Fashion-MNIST test split.
+
+    Finished runs under ``out/runs`` are reused; an unfinished one resumes from its checkpoint. With
+    ``existing_only`` the table holds the finished runs and nothing is trained.
+    """
+    from selfsup.api import train
+    from selfsup.experiments.baselines import baseline
+    from selfsup.methods import METHODS
+
+    methods = methods or [RunConfig().method]
+    rows: dict[str, Any] = {}
+    for method in methods:
+        METHODS.get(method)
+        backbone = METHODS.get(method).recipe.get("backbone", "conv6")
+        run_dir = out / "runs" / f"{method}{'' if backbone == 'conv6' else '-' + backbone}-{budget_tag(budget)}"
+        if (run_dir / "eval.json").exists():
+            evaluation = current_evaluation(run_dir)
+        elif existing_only:
+            continue
+        else:
+            extra = {}
+            source = METHODS.get(method).neighbors_from
+            if source is not None:  # its neighbours, mined on the same subset in the source method's representation
+                extra["params.neighbors"] = str(_mined_neighbors(source, budget, out))
+            config = method_config(method, budget, extra)
+            evaluation = train(config, out=run_dir, resume=True).eval
+        rows[method] = {"backbone": backbone, **_summary(evaluation, budget["epochs"])}
+    for backbone in sorted({row["backbone"] for row in rows.values()} | {"conv6"}):
+        base_dir = out / "runs" / ("baseline" if backbone == "conv6" else f"baseline-{backbone}")
+        names = ("raw-pixels", "random-init")
+        baselines = _current_baselines(base_dir, names) or baseline("fashion-mnist", backbone, out=base_dir)
+        rows[f"random-init {backbone}"] = {"backbone": backbone, **_summary(baselines["random-init"])}
+        rows["raw-pixels"] = {"backbone": None, **_summary(baselines["raw-pixels"])}
+    return rows

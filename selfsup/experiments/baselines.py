@@ -1,0 +1,58 @@
+"""The references every result is read against: raw pixels and a random-init encoder, measured by the same
+protocols on the same splits (``selfsup baseline``; the benchmarks and the demo print margins over them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from selfsup.api import evaluation_splits, extracts_in_bf16, split_description
+from selfsup.backbones import create_backbone
+from selfsup.config import DataConfig, EvalConfig
+from selfsup.data.catalog import cache_root
+from selfsup.eval import Evaluation, evaluate_embedding
+from selfsup.train import resolve_device, resolve_precision
+from selfsup.train.rundir import write_json
+
+
+class RawPixels(nn.Module):
+    """The identity representation: flattened pixels in [0, 1]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str | Path | None = None,
+             data_dir: str | None = None, seed: int = 0, eval_config: EvalConfig | None = None,
+             download: bool = True, data: DataConfig | None = None) -> dict[str, Evaluation]:
+    """Raw pixels and a random-init ``backbone`` under the same protocols; writes ``<out>/<name>/eval.json``.
+
+    ``data`` (its validation split) defaults to ``dataset``/``data_dir`` with the dataset's own validation split."""
+    eval_config = eval_config or EvalConfig()
+    data = data or DataConfig(dataset=dataset, data_dir=data_dir, download=download)
+    dataset = data.dataset
+    device = resolve_device("auto")
+    bf16 = extracts_in_bf16(eval_config, resolve_precision("auto", device, cache_root() / "precision.json"))
+    train_split, test_split = evaluation_splits(data, eval_config, seed)
+    torch.manual_seed(seed)
+    encoders: dict[str, nn.Module] = {
+        "raw-pixels": RawPixels(),
+        "random-init": create_backbone(backbone, in_channels=train_split.channels, image_size=train_split.image_size),
+    }
+    results = {}
+    for name, encoder in encoders.items():
+        encoder = encoder.to(device).eval()
+        tic = time.perf_counter()
+        result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed, bf16=bf16)
+        result.split = split_description(data, eval_config, train_split, test_split)
+        result.baseline = {"name": name, "dataset": dataset, "backbone": backbone if name != "raw-pixels" else None,
+                              "seconds": round(time.perf_counter() - tic, 2),
+                              "eval": dataclasses.asdict(eval_config)}
+        results[name] = result
+        if out is not None:
+            write_json(Path(out) / name / "eval.json", result.to_dict())
+    return results
