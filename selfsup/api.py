@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 
 from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
@@ -22,7 +23,7 @@ from selfsup.methods import Method, MethodContext, get_method
 from selfsup.ops import distributed
 from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
 from selfsup.train.checkpoint import has_checkpoint, load_checkpoint
-from selfsup.train.device import method_step_timer, resolve_channels_last
+from selfsup.train.device import InferenceMode, method_step_timer, resolve_channels_last, resolve_inference
 from selfsup.train.rundir import (
     RunDirectoryError,
     prepare_run_dir,
@@ -100,7 +101,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
                                           bf16=precision == "bf16")
     log.info("device %s, precision %s, channels-last %s, %d training images, process %d of %d", device, precision,
              channels_last, context.num_examples, rank + 1, world)
-    monitor = online_monitor(config, device, precision == "bf16") if rank == 0 else None
+    monitor = online_monitor(config, device, precision == "bf16", channels_last) if rank == 0 else None
     trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last, monitor)
     if has_checkpoint:
         assert run_dir is not None
@@ -128,7 +129,8 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     return RunResult(run_dir, method, result, evaluation)
 
 
-def online_monitor(config: RunConfig, device: torch.device, bf16: bool) -> OnlineMonitor | None:
+def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels_last: bool = False
+                   ) -> OnlineMonitor | None:
     """The run's online monitor: a fixed bank of labelled training images and a fixed subset of the validation
     split (never the test split); None when switched off, or without a validation split or labels."""
     if not config.monitor.enabled:
@@ -143,7 +145,7 @@ def online_monitor(config: RunConfig, device: torch.device, bf16: bool) -> Onlin
         log.info("online monitor off: the validation images have no labels")
         return None
     return OnlineMonitor(splits.fit.to(device), splits.val.to(device), config.monitor, config.eval, device, bf16,
-                         seed=data.val_seed)
+                         seed=data.val_seed, channels_last=channels_last)
 
 
 def monitor_cost(monitor: OnlineMonitor | None, training_seconds: float) -> dict[str, Any]:
@@ -228,9 +230,15 @@ def split_description(data: DataConfig, eval_config: EvalConfig, fit: ImageDatas
             "fitted_images": len(fit), "val_size": val_size, "val_seed": data.val_seed}
 
 
-def extracts_in_bf16(eval_config: EvalConfig, precision: str) -> bool:
-    """Whether features are extracted under bf16 autocast: at the run's ``precision`` unless eval.precision=fp32."""
-    return eval_config.precision == "train" and precision == "bf16"
+def inference_mode(eval_config: EvalConfig, device: torch.device, module: nn.Module, dataset: ImageDataset,
+                   train_precision: str = "fp32") -> InferenceMode:
+    """How ``module`` extracts features of ``dataset``'s images on ``device`` (eval.precision: auto measures it),
+    with ``module`` converted to that mode's memory format."""
+    mode = resolve_inference(eval_config.precision, device, module, (dataset.channels, dataset.image_size,
+                                                                      dataset.image_size),
+                             cache_root() / "precision.json", train_precision)
+    mode.prepare(module)
+    return mode
 
 
 def evaluate_method(method: Method, config: RunConfig, device: torch.device, progress: bool = True,
@@ -240,11 +248,11 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
     train_split, test_split = evaluation_splits(config.data, config.eval, config.train.seed)
     if precision is None:
         precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
-    bf16 = extracts_in_bf16(config.eval, precision)
+    mode = inference_mode(config.eval, device, method, train_split, precision)
     method.eval()
     try:
         result = evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
-                                    progress, bf16)
+                                    progress, mode.bf16, mode.channels_last)
         result.split = split_description(config.data, config.eval, train_split, test_split)
         result.config = config.to_dict()  # what these numbers belong to (report and bench check it)
         if method.reconstructs:

@@ -58,3 +58,42 @@ def test_evaluate_features_report_has_every_protocol() -> None:
     assert report["linear_probe"]["accuracy"] > 0.9 and report["knn"]["accuracy"] > 0.9
     assert report["knn"]["k"] == 5
     assert set(report["kmeans"]) >= {"nmi", "ari", "accuracy"} and report["kmeans"]["nmi"] > 0.7
+
+
+def test_every_inference_mode_gives_the_fp32_features() -> None:
+    """bf16 autocast and channels-last change how the encoder runs, not what it computes: fp32 features within
+    bf16's rounding of the fp32 NCHW path, in the same order."""
+    from selfsup.backbones import create_backbone
+    from selfsup.data import make_synthetic
+    from selfsup.eval import extract_features
+    from selfsup.train.device import INFERENCE_MODES
+
+    data = make_synthetic(96, seed=0, size=16, channels=1)
+    torch.manual_seed(0)
+    encoder = create_backbone("conv6", in_channels=1, image_size=16).eval()
+    reference = extract_features(encoder, data, torch.device("cpu"), 32, progress=False)
+    for mode in INFERENCE_MODES:
+        mode.prepare(encoder)
+        features = extract_features(encoder, data, torch.device("cpu"), 32, False, mode.bf16, mode.channels_last)
+        assert features.dtype == torch.float32 and features.shape == reference.shape
+        error = (features - reference).norm() / reference.norm()
+        assert error < (2e-2 if mode.bf16 else 1e-5), f"{mode}: relative error {error:.2e}"
+
+
+def test_inference_auto_is_measured_once_and_never_picks_a_slower_mode(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from importlib import import_module
+
+    from selfsup.backbones import create_backbone
+    from selfsup.train.device import InferenceMode, resolve_inference
+
+    encoder = create_backbone("conv6", in_channels=1, image_size=16)
+    cpu, cache = torch.device("cpu"), tmp_path / "precision.json"
+    assert resolve_inference("fp32", cpu, encoder, (1, 16, 16), cache) == InferenceMode()
+    assert resolve_inference("train", cpu, encoder, (1, 16, 16), cache, "bf16") == InferenceMode(bf16=True)
+    timings = iter([1.0, 0.97, 0.5, 0.98])  # fp32, fp32 CL, bf16, bf16 CL (seconds)
+    device_module = import_module("selfsup.train.device")  # (the package's `train` attribute is the function)
+    monkeypatch.setattr(device_module, "_best_forward_time", lambda *args: next(timings))
+    assert resolve_inference("auto", cpu, encoder, (1, 16, 16), cache) == InferenceMode(bf16=True)
+    assert resolve_inference("auto", cpu, encoder, (1, 16, 16), cache) == InferenceMode(bf16=True)  # cached
+    timings = iter([1.0, 0.97, 0.99, 0.98])  # nothing 5% faster than fp32 NCHW: keep it
+    assert resolve_inference("auto", cpu, encoder, (1, 16, 24), cache) == InferenceMode()

@@ -58,17 +58,18 @@ def projected_knn(train: torch.Tensor, train_labels: torch.Tensor, test: torch.T
 
 def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: ImageDataset, test: ImageDataset,
                        config: EvalConfig, device: torch.device, seed: int = 0, progress: bool = True,
-                       bf16: bool = False) -> Evaluation:
-    """Extract features of both splits once with ``embed`` (under bf16 autocast when ``bf16``), then run every
-    protocol on them in fp32."""
+                       bf16: bool = False, channels_last: bool = False) -> Evaluation:
+    """Extract features of both splits once with ``embed`` (under bf16 autocast when ``bf16``, channels-last
+    batches when ``channels_last``), then run every protocol on them in fp32."""
     tic = time.perf_counter()
-    train_features = extract_features(embed, train, device, config.extract_batch_size, progress, bf16)
-    test_features = extract_features(embed, test, device, config.extract_batch_size, progress, bf16)
+    train_features = extract_features(embed, train, device, config.extract_batch_size, progress, bf16, channels_last)
+    test_features = extract_features(embed, test, device, config.extract_batch_size, progress, bf16, channels_last)
     extraction = time.perf_counter() - tic
     result = evaluate_features(train_features, train.labels.cpu(), test_features, test.labels.cpu(), config, seed,
                                progress)
     result.seconds["features"] = round(extraction, 2)
     result.features["extraction_precision"] = "bf16" if bf16 else "fp32"
+    result.features["extraction_format"] = "channels-last" if channels_last else "nchw"
     return result
 
 

@@ -22,13 +22,13 @@ from selfsup.eval import extract_features, projected_knn
 
 class OnlineMonitor:
     def __init__(self, bank: ImageDataset, queries: ImageDataset, config: MonitorConfig, eval_config: EvalConfig,
-                 device: torch.device, bf16: bool = False, seed: int = 0) -> None:
+                 device: torch.device, bf16: bool = False, seed: int = 0, channels_last: bool = False) -> None:
         self.bank = bank.random_subset(config.bank, seed)
         self.queries = queries.random_subset(config.queries, seed)
         self.config = config
         self.eval_config = eval_config
         self.device = device
-        self.bf16 = bf16
+        self.bf16, self.channels_last = bf16, channels_last  # the training's own precision and memory format
         self.seed = seed
         self.seconds = 0.0  # time spent measuring, kept out of the training time
         self.measurements = 0
@@ -43,7 +43,7 @@ class OnlineMonitor:
 
     def features(self, embed: Callable[[torch.Tensor], torch.Tensor], dataset: ImageDataset) -> torch.Tensor:
         return extract_features(embed, dataset, self.device, self.eval_config.extract_batch_size, progress=False,
-                                bf16=self.bf16)
+                                bf16=self.bf16, channels_last=self.channels_last)
 
     def measure(self, method: torch.nn.Module) -> dict[str, Any]:
         """kNN accuracy of ``method.embed`` (in eval mode; its training mode is restored) on the validation subset."""

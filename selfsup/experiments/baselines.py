@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from selfsup.api import evaluation_splits, extracts_in_bf16, split_description
+from selfsup.api import evaluation_splits, inference_mode, split_description
 from selfsup.backbones import create_backbone
 from selfsup.config import DataConfig, EvalConfig
 from selfsup.data.catalog import cache_root
@@ -36,7 +36,7 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     data = data or DataConfig(dataset=dataset, data_dir=data_dir, download=download)
     dataset = data.dataset
     device = resolve_device("auto")
-    bf16 = extracts_in_bf16(eval_config, resolve_precision("auto", device, cache_root() / "precision.json"))
+    train_precision = resolve_precision("auto", device, cache_root() / "precision.json")
     train_split, test_split = evaluation_splits(data, eval_config, seed)
     torch.manual_seed(seed)
     encoders: dict[str, nn.Module] = {
@@ -47,7 +47,9 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     for name, encoder in encoders.items():
         encoder = encoder.to(device).eval()
         tic = time.perf_counter()
-        result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed, bf16=bf16)
+        mode = inference_mode(eval_config, device, encoder, train_split, train_precision)
+        result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed, bf16=mode.bf16,
+                                    channels_last=mode.channels_last)
         result.split = split_description(data, eval_config, train_split, test_split)
         result.baseline = {"name": name, "dataset": dataset, "backbone": backbone if name != "raw-pixels" else None,
                               "seconds": round(time.perf_counter() - tic, 2),

@@ -56,7 +56,7 @@ def precision_at_k(indices: torch.Tensor, labels: torch.Tensor) -> dict[str, flo
 def mine(run_dir: str | Path, metric: str = "cosine", k: int = 10, out: str | Path | None = None,
          overrides: dict[str, Any] | None = None, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
     """Embed the run's training set (or the one ``overrides`` describe) and store each image's k neighbours."""
-    from selfsup.api import load, training_data
+    from selfsup.api import inference_mode, load, training_data
     from selfsup.eval import extract_features
     from selfsup.train.rundir import read_run_config
 
@@ -68,7 +68,9 @@ def mine(run_dir: str | Path, metric: str = "cosine", k: int = 10, out: str | Pa
         config = config.replace(overrides)
     dataset = training_data(config)
     method = load(run_dir, device)
-    features = extract_features(method.embed, dataset, torch.device(device), 1024, progress)
+    mode = inference_mode(config.eval, torch.device(device), method, dataset)
+    features = extract_features(method.embed, dataset, torch.device(device), 1024, progress, mode.bf16,
+                                mode.channels_last)
     indices = nearest_neighbors(features.to(device), k, metric).cpu()
     precision = precision_at_k(indices, dataset.labels)
     record = {"indices": indices, "metric": metric, "k": k, "dataset": config.data.dataset, "size": len(dataset),

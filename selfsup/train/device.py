@@ -9,6 +9,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,72 @@ def resolve_channels_last(setting: str, device: torch.device, cache: Path | None
         return choice
 
     return _cached_choice(cache, key, measure) == "on"
+
+
+@dataclass(frozen=True)
+class InferenceMode:
+    """How a frozen encoder runs (feature extraction, the monitor, baselines, mining): bf16 autocast or not, the
+    channels-last memory format or not. Features come back in fp32 either way."""
+
+    bf16: bool = False
+    channels_last: bool = False
+
+    def __str__(self) -> str:
+        return f"{'bf16' if self.bf16 else 'fp32'}{' channels-last' if self.channels_last else ''}"
+
+    def prepare(self, module: nn.Module) -> nn.Module:
+        """``module`` in this mode's memory format (in place, as ``Module.to`` is)."""
+        return module.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
+
+INFERENCE_MODES = [InferenceMode(bf16, last) for bf16 in (False, True) for last in (False, True)]
+
+
+def resolve_inference(setting: str, device: torch.device, module: nn.Module, input_shape: tuple[int, ...],
+                      cache: Path | None = None, train_precision: str = "fp32", batch: int = 256) -> InferenceMode:
+    """``fp32``: fp32 and NCHW. ``train``: the run's training precision, NCHW. ``auto``: the fastest of fp32 / bf16
+    x NCHW / channels-last for the forward pass of ``module``'s encoder (its ``backbone``) on ``batch`` images of
+    ``input_shape``, measured once per device, model and shape (cached); a mode must beat fp32 NCHW by 5% to be
+    chosen, so ``auto`` is never slower than fp32."""
+    if setting == "fp32" or not any(True for _ in module.parameters()):
+        return InferenceMode()
+    if setting == "train":
+        return InferenceMode(bf16=train_precision == "bf16")
+    encoder = getattr(module, "backbone", module)  # a method's cost is its encoder's: time that (a copy of it)
+    key = (f"inference|{device_name(device)}|{torch.__version__}|{torch.get_num_threads()}|"
+           f"{type(encoder).__name__}:{getattr(encoder, 'backbone_name', '')}|{'x'.join(map(str, input_shape))}")
+
+    def measure() -> str:
+        probe = copy.deepcopy(encoder).eval()
+        forward = probe
+        x = torch.rand(batch, *input_shape, device=device)
+        times = {}
+        for mode in INFERENCE_MODES:
+            mode.prepare(probe)
+            images = x.contiguous(memory_format=torch.channels_last) if mode.channels_last else x.contiguous()
+            times[str(mode)] = _best_forward_time(lambda: forward(images), device, mode.bf16)
+        best = min(times, key=times.__getitem__)
+        choice = best if times[best] * 1.05 < times[str(InferenceMode())] else str(InferenceMode())
+        log.info("inference auto on %s: %s ms per %d images -> %s", device_name(device),
+                 {k: round(v * 1e3, 1) for k, v in times.items()}, batch, choice)
+        return choice
+
+    chosen = _cached_choice(cache, key, measure)
+    return next(mode for mode in INFERENCE_MODES if str(mode) == chosen)
+
+
+@torch.no_grad()
+def _best_forward_time(forward: Callable[[], torch.Tensor], device: torch.device, bf16: bool, repeats: int = 3
+                       ) -> float:
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first is a warm-up
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            forward().float()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 StepTimer = Callable[[bool], float]  # bf16 on/off -> seconds of one training step
