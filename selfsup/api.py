@@ -23,7 +23,15 @@ from selfsup.methods import Method, MethodContext, get_method
 from selfsup.ops import distributed
 from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
 from selfsup.train.checkpoint import has_checkpoint, load_checkpoint
-from selfsup.train.device import InferenceMode, method_step_timer, resolve_channels_last, resolve_inference
+from selfsup.train.device import (
+    InferenceMode,
+    compile_gain,
+    compiler_available,
+    method_step_timer,
+    resolve_channels_last,
+    resolve_compile,
+    resolve_inference,
+)
 from selfsup.train.rundir import (
     RunDirectoryError,
     prepare_run_dir,
@@ -99,8 +107,11 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     precision = _training_precision(config, method.to(device), source, device)
     channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json",
                                           bf16=precision == "bf16")
-    log.info("device %s, precision %s, channels-last %s, %d training images, process %d of %d", device, precision,
-             channels_last, context.num_examples, rank + 1, world)
+    compiled = decide_compile(config, method, source, device, precision, channels_last)
+    if compiled:
+        method.backbone.compile()  # in place: the state dict keeps its keys, the EMA target stays a plain copy
+    log.info("device %s, precision %s, channels-last %s, compiled %s, %d training images, process %d of %d", device,
+             precision, channels_last, compiled, context.num_examples, rank + 1, world)
     monitor = online_monitor(config, device, precision == "bf16", channels_last) if rank == 0 else None
     trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last, monitor)
     if has_checkpoint:
@@ -123,6 +134,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         evaluation.training = {"seconds": round(result.seconds, 2), "steps": result.steps,
                                   "images_seen": result.steps * config.train.batch_size,
                                   "images_per_s": round(result.images_per_second, 1), "precision": precision,
+                                  "channels_last": channels_last, "compiled": compiled,
                                   "device": str(device), **monitor_cost(monitor, result.seconds)}
         if run_dir is not None:
             write_json(run_dir / "eval.json", evaluation.to_dict())
@@ -160,7 +172,9 @@ def _training_precision(config: RunConfig, method: Method, source: Any, device: 
     """The run's precision: on a GPU ``auto`` times this run's own step in fp32 and bf16 (once per workload);
     under several processes rank 0 decides for all."""
     step_time = None
-    if config.train.precision == "auto" and device.type == "cuda" and distributed.rank() == 0:
+    # (timing a step alone on rank 0 would wait forever in the batch-level losses' collectives: several processes
+    # use the probe)
+    if config.train.precision == "auto" and device.type == "cuda" and distributed.world_size() == 1:
         batch = next(iter(source.epoch(0)))
         step_time = method_step_timer(method, batch, device, shared=(source.dataset,))
     workload = (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
@@ -170,6 +184,27 @@ def _training_precision(config: RunConfig, method: Method, source: Any, device: 
         choice = resolve_precision(config.train.precision, device, cache_root() / "precision.json", step_time,
                                    workload)
     return str(distributed.broadcast_object(choice))
+
+
+def decide_compile(config: RunConfig, method: Method, source: Any, device: torch.device, precision: str,
+                      channels_last: bool) -> bool:
+    """train.compile: ``auto`` compiles the encoder only where its measured gain on this run's step repays the
+    compile time over this run's length. Under several processes ``auto`` stays eager: timing a step alone on
+    rank 0 would wait forever in the batch-level losses' collectives (use ``on`` there)."""
+    choice = None
+    if distributed.rank() == 0:
+        choice = config.train.compile == "on"
+        if config.train.compile == "auto" and compiler_available(device) and distributed.world_size() == 1:
+            batch = next(iter(source.epoch(0)))
+            bf16 = precision == "bf16"
+            step = method_step_timer(method, batch, device, repeats=1, shared=(source.dataset,))(bf16)
+            total_steps = config.train.epochs * source.steps_per_epoch
+            workload = (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
+                        f"batch {config.train.batch_size}|{precision}|{'cl' if channels_last else 'nchw'}")
+            measure = compile_gain(method, batch, device, bf16, channels_last, shared=(source.dataset,))
+            choice = resolve_compile("auto", device, step * total_steps, measure, cache_root() / "precision.json",
+                                     workload)
+    return bool(distributed.broadcast_object(choice))
 
 
 def streaming_source(config: RunConfig, device: torch.device, rank: int = 0, world: int = 1) -> Any:

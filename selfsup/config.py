@@ -110,6 +110,9 @@ class TrainConfig:
     log_every: int = 20  # steps between lines in metrics.jsonl
     threads: int | None = None  # torch intra-op threads; default: all cores
     channels_last: str = "auto"  # on, off, or auto: measured once per device (a probe conv step), kept if faster
+    # torch.compile of the encoder: on, off, or auto: compiled only where the gain measured on this run's own step
+    # (once per device, method, encoder and shape; cached) over the run's expected length repays the compile time
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
@@ -122,6 +125,7 @@ class TrainConfig:
         _check(self.threads is None or self.threads >= 1, "train.threads must be >= 1")
         _check(self.channels_last in ("auto", "on", "off"),
                f"train.channels_last must be auto, on or off, got {self.channels_last!r}")
+        _check(self.compile in ("auto", "on", "off"), f"train.compile must be auto, on or off, got {self.compile!r}")
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,28 @@ def config(**overrides: object) -> RunConfig:
     return RunConfig().replace(values)
 
 
+def weights_of_an_eager_model() -> dict:
+    from selfsup.api import build_method
+    from selfsup.methods import MethodContext
+
+    return build_method(config(), MethodContext(3, 16, 256)).state_dict()
+
+
 def weights(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["model"]
 
 
-def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, monkeypatch) -> None:
-    selfsup.train(config(), out=tmp_path / "straight", evaluate=False, progress=False)
+@pytest.mark.parametrize("compiled", ["off", "on"])
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(compiled: str, tmp_path: Path, monkeypatch) -> None:
+    """Also with the encoder compiled (train.compile=on): the checkpoint's keys are the eager model's (no
+    ``_orig_mod.``), and the resumed run, compiled again, ends bit for bit where the uninterrupted one does."""
+    if compiled == "on":
+        from selfsup.train.device import compiler_available
+
+        if not compiler_available(torch.device("cpu")):
+            pytest.skip("torch.compile needs a C++ compiler on the CPU")
+    overrides = {"train.compile": compiled}
+    selfsup.train(config(**overrides), out=tmp_path / "straight", evaluate=False, progress=False)
 
     original = SimCLR.after_optimizer_step
 
@@ -38,13 +54,13 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, 
 
     monkeypatch.setattr(SimCLR, "after_optimizer_step", send_sigterm_at_step_5)
     with pytest.raises(TrainingInterrupted, match="resume"):
-        selfsup.train(config(), out=tmp_path / "resumed", evaluate=False, progress=False)
+        selfsup.train(config(**overrides), out=tmp_path / "resumed", evaluate=False, progress=False)
     assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=False)["step"] == 5
     monkeypatch.setattr(SimCLR, "after_optimizer_step", original)
-    selfsup.train(config(), out=tmp_path / "resumed", resume=True, evaluate=False, progress=False)
+    selfsup.train(config(**overrides), out=tmp_path / "resumed", resume=True, evaluate=False, progress=False)
 
     straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "resumed")
-    assert straight.keys() == resumed.keys()
+    assert straight.keys() == resumed.keys() == weights_of_an_eager_model().keys()
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
     steps = [line for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
@@ -204,3 +220,22 @@ def test_the_speed_benchmark_times_the_trainers_own_step(monkeypatch: pytest.Mon
     assert calls == {"views made beforehand": 3, "views made in the step": 3}  # a warm-up and 2 timed of each
     assert result["step_function"] == "selfsup.train.step.run_step" and len(result["ratio_per_repeat"]) == 2
     assert result["train_images_per_s"] > 0 and result["model_only_images_per_s"] > 0
+
+
+def test_compile_auto_compiles_only_where_the_measured_gain_repays_the_compile(tmp_path: Path) -> None:
+    from selfsup.train.device import MIN_COMPILE_SECONDS, resolve_compile
+
+    cpu, cache = torch.device("cpu"), tmp_path / "precision.json"
+    calls = []
+
+    def measure() -> tuple[float, float]:
+        calls.append(1)
+        return 1.3, 10.0  # 1.3x faster per step, 10 s to compile
+
+    assert resolve_compile("on", cpu, 1.0, measure, cache, "w") and not resolve_compile("off", cpu, 1e6, measure, cache, "w")
+    assert not resolve_compile("auto", cpu, MIN_COMPILE_SECONDS, measure, cache, "w") and calls == []  # too short
+    if not resolve_compile.__globals__["compiler_available"](cpu):
+        pytest.skip("no C++ compiler: auto never compiles on this CPU")
+    assert resolve_compile("auto", cpu, 100.0, measure, cache, "w")  # saves 23 s > 10 s
+    assert not resolve_compile("auto", cpu, 30.0, measure, cache, "w")  # saves 6.9 s < 10 s
+    assert calls == [1]  # measured once per workload, then cached

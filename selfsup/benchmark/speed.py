@@ -26,7 +26,7 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
 
     config = reference_config(budget)
     device = resolve_device("auto")
-    method, optimizer, source, settings = _step_parts(config, device)
+    method, optimizer, source, settings, compiled = _step_parts(config, device)
     channels_last = settings.channels_last
     generator = torch.Generator(device=device).manual_seed(0)
     steps = budget["speed_steps"] * repeats
@@ -62,7 +62,7 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     batch_size = config.train.batch_size
     return {
         "steps": steps, "repeats": repeats, "batch_size": batch_size, "precision": "bf16" if settings.bf16 else "fp32",
-        "channels_last": channels_last, "step_function": "selfsup.train.step.run_step",
+        "channels_last": channels_last, "compiled": compiled, "step_function": "selfsup.train.step.run_step",
         "train_images_per_s": round(batch_size * steps / sum(full), 1),
         "model_only_images_per_s": round(batch_size * steps / sum(model), 1),
         "epoch_time_ratio_to_model": round(sum(full) / sum(model), 3),
@@ -74,26 +74,82 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     }
 
 
-def _step_parts(config: RunConfig, device: torch.device) -> tuple:  # type: ignore[type-arg]
-    """What a training run of ``config`` would step with on ``device``: the method (in the memory format and at
-    the precision its device measurements choose), its optimizer, the batch source and the step settings."""
-    from selfsup.api import build_method, training_data
+def _step_parts(config: RunConfig, device: torch.device, mode: tuple[bool, bool, bool] | None = None
+                ) -> tuple:  # type: ignore[type-arg]
+    """What a training run of ``config`` steps with on ``device``: the method, its optimizer, the batch source and
+    the step settings. ``mode`` (bf16, channels-last, compiled) forces a configuration; None takes what training
+    takes (``auto``: the device's measurements and the compile decision for this run's length)."""
+    from selfsup.api import build_method, decide_compile, training_data
     from selfsup.data import InMemorySource
     from selfsup.methods import MethodContext
     from selfsup.train.device import resolve_channels_last
     from selfsup.train.optim import build_optimizer
     from selfsup.train.step import StepSettings
 
-    cache = cache_root() / "precision.json"
-    precision = resolve_precision(config.train.precision, device, cache)
-    channels_last = resolve_channels_last(config.train.channels_last, device, cache, bf16=precision == "bf16")
     dataset = training_data(config)
     torch.manual_seed(0)
-    method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset)))
-    method = method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
+    method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset))).to(device)
     source = InMemorySource(dataset, config.train.batch_size, 0, device)
-    settings = StepSettings(device.type, precision == "bf16", channels_last, config.optim.grad_clip)
-    return method, build_optimizer(method, config.optim), source, settings
+    if mode is None:
+        cache = cache_root() / "precision.json"
+        precision = resolve_precision(config.train.precision, device, cache)
+        channels_last = resolve_channels_last(config.train.channels_last, device, cache, bf16=precision == "bf16")
+        compiled = decide_compile(config, method, source, device, precision, channels_last)
+        mode = (precision == "bf16", channels_last, compiled)
+    bf16, channels_last, compiled = mode
+    if channels_last:
+        method = method.to(memory_format=torch.channels_last)
+    if compiled:
+        method.backbone.compile()
+    settings = StepSettings(device.type, bf16, channels_last, config.optim.grad_clip)
+    return method, build_optimizer(method, config.optim), source, settings, compiled
+
+
+def speed_table(budget: dict[str, Any], steps: int | None = None) -> list[dict[str, Any]]:
+    """Model-only images/s (the trainer's step on views made beforehand) in every configuration: fp32 / bf16 x
+    NCHW / channels-last x eager / compiled, each on a fresh copy of the reference method; compile seconds where
+    compiled. Configurations this machine cannot run (compiling without a C++ compiler) are left out."""
+    from selfsup.train.device import compiler_available
+    from selfsup.train.step import run_step
+
+    config = reference_config(budget)
+    device = resolve_device("auto")
+    steps = steps or budget["speed_steps"]
+    rows = []
+    for compiled in (False, True):
+        if compiled and not compiler_available(device):
+            continue
+        for bf16 in (False, True):
+            for channels_last in (False, True):
+                method, optimizer, source, settings, _ = _step_parts(config, device, (bf16, channels_last, compiled))
+                generator = torch.Generator(device=device).manual_seed(0)
+                batches = (b for epoch in itertools.count(1) for b in source.epoch(epoch))
+
+                def step(index: int) -> float:
+                    batch = next(batches)
+                    if channels_last:
+                        batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+                    views = method.make_views(batch, generator)
+                    _sync(device)
+                    tic = time.perf_counter()
+                    run_step(method, method, optimizer, batch, generator, index, steps + 2, config.optim.lr, settings,
+                             views)
+                    _sync(device)
+                    return time.perf_counter() - tic
+
+                first = step(0)
+                step(1)
+                times = [step(2 + i) for i in range(steps)]
+                rows.append({"precision": "bf16" if bf16 else "fp32",
+                             "format": "channels-last" if channels_last else "NCHW",
+                             "compiled": compiled, "images_per_s": round(config.train.batch_size * steps / sum(times), 1),
+                             "compile_seconds": round(max(0.0, first - min(times)), 1) if compiled else None})
+    return rows
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def bench_eval(budget: dict[str, Any]) -> dict[str, Any]:

@@ -181,6 +181,44 @@ def _best_forward_time(forward: Callable[[], torch.Tensor], device: torch.device
     return best
 
 
+MAX_COMPILE_GAIN = 2.0  # no measurement unless even this speed-up could repay the quickest compile
+MIN_COMPILE_SECONDS = 10.0
+
+
+def compiler_available(device: torch.device) -> bool:
+    """torch.compile's CPU backend needs a C++ compiler; without one, compiling fails at the first step."""
+    import shutil
+
+    return device.type == "cuda" or any(shutil.which(name) for name in ("g++", "c++", "clang++"))
+
+
+def resolve_compile(setting: str, device: torch.device, expected_seconds: float,
+                    measure: Callable[[], tuple[float, float]], cache: Path | None, workload: str) -> bool:
+    """Whether to ``torch.compile`` the encoder: ``on``, ``off``, or ``auto``: only where ``measure()`` (eager /
+    compiled step-time ratio, compile seconds; run once per device and workload, cached) says that the time saved
+    over a run of ``expected_seconds`` (eager) exceeds the compile time. Runs too short for any plausible gain to
+    repay a compile are not measured at all."""
+    if setting != "auto":
+        return setting == "on"
+    if not compiler_available(device):
+        return False
+    key = f"compile|{device_name(device)}|{torch.__version__}|{torch.get_num_threads()}|{workload}"
+    known = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    if key not in known and expected_seconds * (1 - 1 / MAX_COMPILE_GAIN) < MIN_COMPILE_SECONDS:
+        return False
+
+    def measured() -> str:
+        ratio, compile_seconds = measure()
+        log.info("compile auto: %.2fx faster per step, %.0f s to compile (%s)", ratio, compile_seconds, workload)
+        return f"{ratio:.4f}|{compile_seconds:.1f}"
+
+    ratio, compile_seconds = map(float, _cached_choice(cache, key, measured).split("|"))
+    saving = expected_seconds * (1 - 1 / ratio)
+    log.info("compile auto: saves %.0f s of %.0f s against %.0f s to compile -> %s", saving, expected_seconds,
+             compile_seconds, "on" if saving > compile_seconds else "off")
+    return saving > compile_seconds
+
+
 StepTimer = Callable[[bool], float]  # bf16 on/off -> seconds of one training step
 
 
@@ -218,6 +256,29 @@ def resolve_precision(precision: str, device: torch.device, cache: Path | None =
         return choice
 
     return _cached_choice(cache, key, measure)
+
+
+def compile_gain(method: nn.Module, batch: Any, device: torch.device, bf16: bool, channels_last: bool,
+                 repeats: int = 3, shared: tuple[Any, ...] = ()) -> Callable[[], tuple[float, float]]:
+    """A measurement for ``resolve_compile``: a copy of ``method`` steps eagerly, then with its encoder compiled;
+    returns (eager / compiled step time, compile seconds), leaving the method and every random stream as they were."""
+
+    def measure() -> tuple[float, float]:
+        probe = copy.deepcopy(method, memo={id(obj): obj for obj in shared}).train()
+        if channels_last:
+            probe = probe.to(memory_format=torch.channels_last)
+        generator = torch.Generator(device=device).manual_seed(0)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            step = lambda: probe.training_step(batch, generator).loss  # noqa: E731
+            eager = _best_step_time(step, device, bf16, repeats)
+            probe.backbone.compile()
+            tic = time.perf_counter()
+            _best_step_time(step, device, bf16, 0)  # the first call compiles
+            first = time.perf_counter() - tic
+            compiled = _best_step_time(step, device, bf16, repeats)
+        return eager / compiled, max(0.0, first - compiled)
+
+    return measure
 
 
 def method_step_timer(method: nn.Module, batch: Any, device: torch.device, repeats: int = 3,
