@@ -96,6 +96,9 @@ def render(results: dict[str, Any]) -> str:
         sec = e["seconds"]
         lines += [f"| evaluation on {e['train_features']} train features ({e['feature_dim']}-d) | seconds |",
                   "|---|---|", f"| feature extraction (train + test) | {sec['features']} |",
+                  *([f"| extraction fp32 NCHW / {e['extraction']['auto']['mode']} (`eval.precision=auto`) | "
+                     f"{e['extraction']['fp32']['seconds']} / {e['extraction']['auto']['seconds']} "
+                     f"({e['extraction_speedup']}x) |"] if "extraction" in e else []),
                   f"| linear probe | {sec['linear_probe']} |",
                   f"| subspace projection for kNN / k-means | {sec['projection']} |", f"| kNN | {sec['knn']} |",
                   f"| k-means | {sec['kmeans']} |", f"| probe + kNN + k-means | {e['probe_knn_kmeans_seconds']} |"]
