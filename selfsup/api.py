@@ -15,6 +15,7 @@ from selfsup.backbones import create_backbone
 from selfsup.config import ConfigError, DataConfig, EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
 from selfsup.data.catalog import cache_root
+from selfsup.data.folders import folder_options
 from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
 from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.eval.monitor import OnlineMonitor
@@ -60,7 +61,8 @@ def setup_device(config: RunConfig) -> torch.device:
 def training_data(config: RunConfig) -> ImageDataset:
     spec = DATASETS.get(config.data.dataset)
     resolve_val_size(spec.name, config.data.val_size)  # a split that cannot be held out fails before any reading
-    dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download)
+    dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download,
+                           folder_options(config.data))
     # the validation images are never trained on: every tuning path scores on them
     dataset = held_out_of_training(spec.name, dataset, config.data.val_size, config.data.val_seed)
     if config.data.classes is not None:
@@ -152,7 +154,7 @@ def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels
         log.info("online monitor off: it needs a validation split (data.val_size > 0) of an in-memory dataset")
         return None
     splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
-                             with_test=False)
+                             with_test=False, options=folder_options(data))
     if splits.val is None or bool((splits.val.labels < 0).any()):
         log.info("online monitor off: the validation images have no labels")
         return None
@@ -209,16 +211,19 @@ def decide_compile(config: RunConfig, method: Method, source: Any, device: torch
 
 def streaming_source(config: RunConfig, device: torch.device, rank: int = 0, world: int = 1) -> Any:
     """The training split of an image folder, decoded from disk batch by batch (``data.stream``)."""
-    from selfsup.data.catalog import IMAGE_FOLDER_SIZE, locate
+    from selfsup.data.catalog import locate
     from selfsup.data.streaming import StreamingFolderSource
 
-    if config.data.dataset != "image-folder":
+    spec = DATASETS.get(config.data.dataset)
+    if not spec.configurable:
         raise ConfigError(f"data.stream reads image folders (--dataset image-folder), not {config.data.dataset!r}; "
                           "the other datasets fit in memory")
-    folder = locate(DATASETS.get("image-folder"), config.data.data_dir, False)
+    options = folder_options(config.data)
+    assert options is not None
+    folder = locate(spec, config.data.data_dir, False)
     root = folder / "train" if (folder / "train").is_dir() else folder
-    return StreamingFolderSource(root, IMAGE_FOLDER_SIZE, 3, config.train.batch_size, config.train.seed, device,
-                                rank, world, config.data.workers)
+    return StreamingFolderSource(root, options.image_size, options.channels or 3, config.train.batch_size,
+                                 config.train.seed, device, rank, world, config.data.workers)
 
 
 def _prepare_on_rank0(run_dir: Path, config: RunConfig, resume: bool) -> bool:
@@ -240,7 +245,7 @@ def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> t
     test split (``eval.split=test``) or the validation images (``eval.split=val``); either optionally limited to a
     fixed random subset (``eval.train_limit``, ``eval.test_limit``)."""
     splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
-                             with_test=eval_config.split == "test")
+                             with_test=eval_config.split == "test", options=folder_options(data))
     fit = splits.fit
     if eval_config.split == "val":
         if splits.val is None:

@@ -126,6 +126,10 @@ RUN_OPTIONS = [
     click.option("--dataset", help="Dataset name (see `selfsup datasets`). Default: fashion-mnist."),
     click.option("--data-dir", help="Folder with the dataset's files. Else $SELFSUP_DATA, /usr/share/datasets, "
                  "the cache."),
+    click.option("--image-size", type=int, help="Image folders: the side in pixels images are resized to (default "
+                 "32); built-in datasets keep their own."),
+    click.option("--channels", type=click.IntRange(1, 3), help="Image folders: 1 or 3 (default: 1 when every image "
+                 "is grayscale, else 3)."),
     click.option("--backbone", help="Encoder (see `selfsup backbones`). conv6 is seed 000's; resnet18 for 32 px "
                  "colour."),
     click.option("--epochs", type=int, help="Training epochs. Self-supervised methods keep improving for hundreds; "
@@ -152,7 +156,8 @@ RUN_OPTIONS = [
 ]
 OPTION_KEYS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "backbone", "epochs": "train.epochs",
                "batch_size": "train.batch_size", "lr": "optim.lr", "seed": "train.seed", "limit": "data.limit",
-               "precision": "train.precision", "device": "train.device"}  # full keys: short ones can become ambiguous
+               "precision": "train.precision", "device": "train.device", "image_size": "data.image_size",
+               "channels": "data.channels"}  # full keys: short ones can become ambiguous
 
 
 def run_options(command):  # type: ignore[no-untyped-def]
@@ -386,16 +391,20 @@ def sample(run_dir: str, n: int, seed: int, out: str | None) -> None:
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--normal-class", type=int, required=True, help="The label treated as normal; the others are anomalies.")
-def anomaly(run_dir: str, normal_class: int) -> None:
-    """Reconstruction-error anomaly detection: AUROC on the test split (train with --set data.classes=[C])."""
+@click.option("--any-training", is_flag=True, help="Score a run trained on other classes than the normal one anyway "
+              "(refused by default: its AUROC is not the anomaly-detection protocol).")
+def anomaly(run_dir: str, normal_class: int, any_training: bool) -> None:
+    """Reconstruction-error anomaly detection: AUROC on the test split of a run trained on class C alone
+    (--set data.classes=[C])."""
     from selfsup.experiments.latent import anomaly as run
 
-    result = run(run_dir, normal_class)
+    result = run(run_dir, normal_class, any_training=any_training)
     click.echo(f"AUROC {result['auroc']:.4f} (class {normal_class} normal; mean error normal "
                f"{result['mean_error_normal']:.5f}, anomalies {result['mean_error_anomalies']:.5f})")
     if not result["trained_on_normal_only"]:
-        click.echo(f"note: the run was trained on {result['trained_on_classes'] or 'all classes'}, not on class "
-                   f"{normal_class} alone; train with --set data.classes=[{normal_class}] for the usual protocol")
+        click.echo(f"WARNING: the run was trained on {result['trained_on_classes'] or 'all classes'}, not on class "
+                   f"{normal_class} alone (--any-training): this AUROC is not the anomaly-detection protocol; train "
+                   f"with --set data.classes=[{normal_class}] for that", err=True)
     click.echo(f"wrote {Path(run_dir) / f'anomaly-class{normal_class}.json'}")
 
 

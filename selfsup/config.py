@@ -35,9 +35,20 @@ class DataConfig:
     workers: int = 0  # stream: DataLoader processes decoding batches (0: decode in the training process)
     val_size: int | None = None  # images held out of the training split for validation; None: the dataset's default
     val_seed: int = 0  # draws the validation split; fixed apart from train.seed so every run shares one split
+    # image folders (--dataset image-folder; data/folders.py): the side in pixels (None: 32), the channels (1 or 3;
+    # None: 1 when every image is grayscale), how images are resized (crop: shorter side then centre crop; stretch),
+    # and for a folder without train/ and test/ the class-balanced share held out as the test split (by val_seed)
+    image_size: int | None = None
+    channels: int | None = None
+    resize: str = "crop"
+    test_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         _check(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
+        _check(self.image_size is None or self.image_size >= 8, f"data.image_size must be >= 8, got {self.image_size}")
+        _check(self.channels in (None, 1, 3), f"data.channels must be 1, 3 or null (auto), got {self.channels}")
+        _check(self.resize in ("crop", "stretch"), f"data.resize must be crop or stretch, got {self.resize!r}")
+        _check(0.0 < self.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
         _check(self.val_size is None or self.val_size >= 0, f"data.val_size must be >= 0, got {self.val_size}")
         _check(not self.stream or (self.limit is None and self.classes is None),
                "data.stream reads the whole folder: data.limit and data.classes need the in-memory path")

@@ -138,3 +138,64 @@ def test_in_memory_source_visits_each_image_once_per_epoch_in_a_seeded_order() -
     assert torch.equal(resumed, seen[40:])
     batch = next(iter(source.epoch(0)))
     assert batch.images.dtype == torch.float32 and batch.images.shape == (10, 1, 8, 8)
+
+
+def _png_folder(root: Path, classes: dict[str, int], size: int = 28, mode: str = "L") -> None:
+    """``count`` PNGs per class, each class a different grey (or colour) level."""
+    from PIL import Image
+
+    for index, (name, count) in enumerate(classes.items()):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            colour = 40 * (index + 1) if mode == "L" else (40 * (index + 1), 0, 0)
+            Image.new(mode, (size, size + 6), colour).save(root / name / f"{name}-{i}.png")
+
+
+def test_a_grayscale_folder_is_read_at_its_configured_size_with_one_channel(tmp_path: Path) -> None:
+    from selfsup.api import evaluation_splits, training_data
+    from selfsup.config import EvalConfig, RunConfig
+
+    _png_folder(tmp_path / "train", {"zero": 3, "one": 2})
+    _png_folder(tmp_path / "test", {"one": 1, "zero": 1})
+    config = RunConfig().replace({"dataset": "image-folder", "data_dir": str(tmp_path), "data.image_size": 28,
+                                  "data.val_size": 0})
+    train = training_data(config)
+    assert train.images.shape == (5, 1, 28, 28) and train.classes == ["one", "zero"]
+    assert train.labels.tolist() == [0, 0, 1, 1, 1] and train.images[0].float().mean() == 80  # "one": grey 80
+    _, test = evaluation_splits(config.data, EvalConfig(), 0)
+    assert test.labels.tolist() == [0, 1] and test.images.shape == (2, 1, 28, 28)  # labels by class name
+    colour = RunConfig().replace({"dataset": "image-folder", "data_dir": str(tmp_path), "data.channels": 3,
+                                  "data.val_size": 0, "data.resize": "stretch"})
+    assert training_data(colour).images.shape == (5, 3, 32, 32)
+    from selfsup.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="image folders"):
+        training_data(RunConfig().replace({"dataset": "digits", "data.image_size": 28}))
+
+
+def test_class_folders_that_differ_between_splits_are_named(tmp_path: Path) -> None:
+    _png_folder(tmp_path / "train", {"cat": 1, "dog": 1})
+    _png_folder(tmp_path / "test", {"cat": 1, "bird": 1})
+    with pytest.raises(DatasetFileError, match=r"test/ has bird, cat; train/ has cat, dog \(only in test/: bird\)"):
+        load_dataset("image-folder", "test", data_dir=tmp_path)
+
+
+def test_a_folder_without_splits_is_split_by_class_and_seed(tmp_path: Path) -> None:
+    from selfsup.data.folders import FolderOptions
+
+    _png_folder(tmp_path, {"a": 10, "b": 5})
+    options = FolderOptions(image_size=16, test_fraction=0.2, seed=3)
+    train = load_dataset("image-folder", "train", data_dir=tmp_path, options=options)
+    test = load_dataset("image-folder", "test", data_dir=tmp_path, options=options)
+    assert len(train) == 12 and len(test) == 3 and test.labels.tolist() == [0, 0, 1]  # 2 of a, 1 of b
+    again = load_dataset("image-folder", "test", data_dir=tmp_path, options=options)
+    assert torch.equal(again.images, test.images)  # the same seed, the same split
+    other = load_dataset("image-folder", "train", data_dir=tmp_path, options=FolderOptions(16, seed=4))
+    assert len(other) == 12  # another seed draws other images, in the same proportions
+
+
+def test_a_corrupt_jpeg_is_named(tmp_path: Path) -> None:
+    _png_folder(tmp_path / "train", {"a": 2})
+    (tmp_path / "train" / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(DatasetFileError, match="broken.jpg"):
+        load_dataset("image-folder", "train", data_dir=tmp_path)

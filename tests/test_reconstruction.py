@@ -192,8 +192,11 @@ def test_vae_run_pictures_tools_and_errors(tmp_path: Path) -> None:
     assert result.exit_code == 0 and (tmp_path / "vae" / "plots" / "interpolate-test-0-3.png").exists()
     result = invoke("interpolate", run, "--a", "0", "--b", "100000")
     assert result.exit_code == 2 and "out of range" in result.output
-    result = invoke("anomaly", run, "--normal-class", "1")
-    assert result.exit_code == 0 and "AUROC" in result.output and "data.classes" in result.output
+    result = invoke("anomaly", run, "--normal-class", "1")  # trained on all classes: refused, with the command
+    assert result.exit_code == 2 and "--set data.classes=[1]" in result.output and "AUROC" in result.output
+    assert not (tmp_path / "vae" / "anomaly-class1.json").exists()
+    result = invoke("anomaly", run, "--normal-class", "1", "--any-training")
+    assert result.exit_code == 0 and "WARNING" in result.output and "AUROC" in result.output
     simclr = str(tmp_path / "simclr")
     assert invoke("train", "simclr", *QUICK, "--out", simclr, "--no-eval").exit_code == 0
     result = invoke("interpolate", simclr, "--a", "0", "--b", "1")

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from selfsup.data.dataset import ImageDataset
+from selfsup.data.folders import FolderOptions, read_folder
 from selfsup.data.readers import (
     DatasetFileError,
     read_cifar_batches,
     read_idx_pair,
-    read_image_folder,
     read_stl_binary,
 )
 from selfsup.errors import DatasetNotFoundError  # noqa: F401  (defined in the leaf module, kept importable here)
@@ -57,6 +57,7 @@ class DatasetSpec:
     debian_package: str | None = None
     classes: list[str] = field(default_factory=list)
     val_size: int = 0  # images held out of `train` as the default validation split (0: none)
+    configurable: bool = False  # read(folder, split, FolderOptions): size, channels and splits come from the config
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -157,19 +158,8 @@ _register(DatasetSpec(
                         "stl10_binary.tar.gz", extract=True),),
 ))
 
-IMAGE_FOLDER_SIZE = int(os.environ.get("SELFSUP_IMAGE_SIZE", "32"))
-
-
-def _read_folder(folder: Path, split: str) -> ImageDataset:
-    root = folder / split if (folder / split).is_dir() else folder
-    if not (folder / split).is_dir() and split != "train":
-        raise DatasetFileError(f"{folder}: no {split}/ subfolder; an image folder with splits holds train/ and test/")
-    images, labels, classes = read_image_folder(root, IMAGE_FOLDER_SIZE, 3)
-    return ImageDataset(images, labels, classes)
-
-
-_register(DatasetSpec(
-    name="image-folder", channels=3, image_size=IMAGE_FOLDER_SIZE, num_classes=0, read=_read_folder, marker="*",
+_register(DatasetSpec(  # size and channels are the config's (data.image_size, data.channels): see data/folders.py
+    name="image-folder", channels=3, image_size=32, num_classes=0, read=read_folder, marker="*", configurable=True,
 ))
 
 
@@ -316,12 +306,13 @@ def fetch(spec: DatasetSpec, target: Path) -> None:
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None,
-                 download: bool = True) -> ImageDataset:
-    """Read a dataset split into memory as uint8 tensors."""
+                 download: bool = True, options: FolderOptions | None = None) -> ImageDataset:
+    """Read a dataset split into memory as uint8 tensors; ``options``: how a configurable dataset (an image
+    folder) is read."""
     spec = DATASETS.get(name)
     if split not in spec.splits:
         raise ValueError(f"dataset {name!r} has splits {', '.join(spec.splits)}; got {split!r}")
     folder = locate(spec, data_dir, download)
-    dataset = spec.read(folder, split)
+    dataset = spec.read(folder, split, options or FolderOptions()) if spec.configurable else spec.read(folder, split)
     dataset.name = name
     return dataset

@@ -160,13 +160,16 @@ def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return paths, labels, classes
 
 
-def decode_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """Decode, convert to ``channels`` and resize (shorter side) + centre-crop to ``size``; (C, size, size) uint8."""
+def decode_image(path: Path, size: int, channels: int, resize: str = "crop") -> np.ndarray:
+    """Decode, convert to ``channels`` and resize to ``size`` x ``size``; (C, size, size) uint8. ``crop``: the
+    shorter side to ``size``, then a centre crop (no distortion); ``stretch``: both sides to ``size``."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             image = image.convert("L" if channels == 1 else "RGB")
+            if resize == "stretch":
+                image = image.resize((size, size), Image.BILINEAR)
             width, height = image.size
             scale = size / min(width, height)
             image = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.BILINEAR)

@@ -13,6 +13,7 @@ import torch
 
 from selfsup.data.catalog import DATASETS, load_dataset
 from selfsup.data.dataset import ImageDataset
+from selfsup.data.folders import FolderOptions
 from selfsup.errors import ConfigError
 
 
@@ -67,17 +68,17 @@ class LabelledSplits:
 
 
 def labelled_splits(dataset: str, data_dir: str | None = None, download: bool = True, val_size: int | None = None,
-                    val_seed: int = 0, with_test: bool = True) -> LabelledSplits:
+                    val_seed: int = 0, with_test: bool = True, options: FolderOptions | None = None) -> LabelledSplits:
     """The labelled ``train`` split divided into what may be fitted on and the validation images, and the test split."""
     size = resolve_val_size(dataset, val_size)
-    train = load_dataset(dataset, "train", data_dir, download)
+    train = load_dataset(dataset, "train", data_dir, download, options)
     val = None
     if size:
         held_out = validation_indices(train.labels, size, val_seed)
         val = train.subset(held_out)
         val.name = f"{dataset} (val)"
         train = without(train, held_out)
-    test = load_dataset(dataset, "test", data_dir, download) if with_test else train
+    test = load_dataset(dataset, "test", data_dir, download, options) if with_test else train
     return LabelledSplits(train, val, test)
 
 

@@ -9,6 +9,7 @@ import torch
 
 from selfsup.config import ConfigError
 from selfsup.data import ImageDataset, load_dataset, to_float
+from selfsup.data.folders import folder_options
 from selfsup.eval.plots import plot_image_rows
 from selfsup.methods import METHODS, Method
 from selfsup.train.rundir import read_run_config, write_json
@@ -24,7 +25,8 @@ def _with_decoder(method: Method, run_dir: Path, what: str) -> Method:
 
 def _split(run_dir: Path, split: str) -> ImageDataset:
     config = read_run_config(run_dir)
-    return load_dataset(config.data.dataset, split, config.data.data_dir, config.data.download)
+    return load_dataset(config.data.dataset, split, config.data.data_dir, config.data.download,
+                        folder_options(config.data))
 
 
 def interpolate(run_dir: str | Path, a: int, b: int, steps: int = 8, split: str = "test",
@@ -70,17 +72,25 @@ def sample(run_dir: str | Path, n: int = 16, seed: int = 0, out: str | Path | No
     return plot_image_rows(rows, path, f"{method.name}: {n} samples from the prior")
 
 
-def anomaly(run_dir: str | Path, normal_class: int, device: str = "cpu", batch_size: int = 1024
-            ) -> dict[str, Any]:
+def anomaly(run_dir: str | Path, normal_class: int, device: str = "cpu", batch_size: int = 1024,
+            any_training: bool = False) -> dict[str, Any]:
     """Reconstruction error as an anomaly score: AUROC on the test split, ``normal_class`` normal, the rest
-    anomalies (seed 002). Meaningful when the run was trained on the normal class only (data.classes)."""
+    anomalies (seed 002). Meaningful only when the run was trained on the normal class alone (data.classes): a
+    run trained on other classes is refused unless ``any_training``."""
     from sklearn.metrics import roc_auc_score
 
     from selfsup.api import image_errors, load
 
     run_dir = Path(run_dir)
-    method = _with_decoder(load(run_dir, device), run_dir, "anomaly scoring")
     config = read_run_config(run_dir)
+    trained_on = list(config.data.classes) if config.data.classes is not None else None
+    if trained_on != [normal_class] and not any_training:
+        raise ConfigError(
+            f"{run_dir} was trained on {trained_on or 'all classes'}, not on class {normal_class} alone, so its "
+            f"reconstruction error does not single that class out (its AUROC would mean nothing). Train on the normal "
+            f"class: selfsup train {config.method} --dataset {config.data.dataset} --set data.classes=[{normal_class}] "
+            "--out RUN; or pass --any-training to score this run anyway")
+    method = _with_decoder(load(run_dir, device), run_dir, "anomaly scoring")
     test = _split(run_dir, "test")
     labels = test.labels.cpu()
     present = sorted(set(labels.tolist()))
@@ -88,7 +98,6 @@ def anomaly(run_dir: str | Path, normal_class: int, device: str = "cpu", batch_s
         raise ConfigError(f"--normal-class {normal_class} is not a label of the test split (labels {present})")
     errors = image_errors(method, test, torch.device(device), batch_size)
     is_anomaly = (labels != normal_class).numpy()
-    trained_on = list(config.data.classes) if config.data.classes is not None else None
     result = {
         "normal_class": normal_class,
         "auroc": float(roc_auc_score(is_anomaly, errors.numpy())),

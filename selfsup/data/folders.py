@@ -1,0 +1,127 @@
+"""Your own images: a folder with one subfolder per class, with or without ``train/`` and ``test/``.
+
+- Size and channels come from the config (``data.image_size``, default 32; ``data.channels``: 1, 3, or
+  ``None`` = auto, 1 when every image is grayscale), not from the files' own sizes. ``data.resize``:
+  ``crop`` scales the shorter side to the size and centre-crops (no distortion), ``stretch`` resizes both sides.
+- With ``train/`` and ``test/``, classes are matched between the splits by name (the training split's sorted
+  class names define the labels); a class that only one split has is an error naming both lists.
+- Without them, the class subfolders are split into train and test, class-balanced, drawing
+  ``data.test_fraction`` of each class with ``data.val_seed``; the log says so.
+- A file that cannot be decoded is named in the error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from selfsup.data.dataset import ImageDataset
+from selfsup.data.readers import IMAGE_SUFFIXES, decode_image
+from selfsup.errors import ConfigError, DatasetFileError
+
+log = logging.getLogger(__name__)
+
+GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+RESIZE_POLICIES = ("crop", "stretch")
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """How an image folder is read (the ``data.*`` fields that concern folders)."""
+
+    image_size: int = 32
+    channels: int | None = None  # None: auto
+    resize: str = "crop"
+    test_fraction: float = 0.2
+    seed: int = 0
+
+
+def folder_options(data) -> FolderOptions | None:  # type: ignore[no-untyped-def]
+    """The folder options of a ``DataConfig`` (None for the built-in datasets, which have their own size)."""
+    from selfsup.data.catalog import DATASETS
+
+    if not DATASETS.get(data.dataset).configurable:
+        if data.image_size is not None or data.channels is not None:
+            raise ConfigError(f"data.image_size and data.channels apply to image folders; {data.dataset} has its own "
+                              "size and channels")
+        return None
+    return FolderOptions(data.image_size or 32, data.channels, data.resize, data.test_fraction, data.val_seed)
+
+
+def class_files(root: Path) -> dict[str, list[Path]]:
+    """Class name -> its image files (sorted), for each subfolder of ``root`` that holds images."""
+    found = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if files:
+            found[folder.name] = files
+    if not found:
+        raise DatasetFileError(f"{root}: an image folder needs one subfolder of images per class "
+                               f"({', '.join(IMAGE_SUFFIXES)}), found none")
+    return found
+
+
+def detect_channels(paths: list[Path]) -> int:
+    """1 when every image is grayscale, else 3 (reads the headers only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                if image.mode not in GRAYSCALE_MODES:
+                    return 3
+        except (OSError, UnidentifiedImageError) as error:
+            raise DatasetFileError(f"{path}: cannot decode image ({error})") from None
+    return 1
+
+
+def held_out(labels: list[int], fraction: float, seed: int) -> set[int]:
+    """Indices of ``fraction`` of each class (rounded, at least one where a class has two or more images)."""
+    generator = torch.Generator().manual_seed(seed)
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(label, []).append(index)
+    chosen: set[int] = set()
+    for members in by_class.values():
+        count = min(len(members) - 1, max(1, round(fraction * len(members)))) if len(members) > 1 else 0
+        order = torch.randperm(len(members), generator=generator)[:count].tolist()
+        chosen.update(members[i] for i in order)
+    return chosen
+
+
+def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDataset:
+    """``split`` (train or test) of the image folder at ``folder``, decoded into memory."""
+    if (folder / "train").is_dir():
+        train = class_files(folder / "train")
+        classes = sorted(train)
+        if split == "train":
+            files = train
+        else:
+            if not (folder / split).is_dir():
+                raise DatasetFileError(f"{folder}: has train/ but no {split}/ subfolder")
+            files = class_files(folder / split)
+            if set(files) - set(classes):
+                raise DatasetFileError(
+                    f"{folder}: the class folders of {split}/ and train/ differ: {split}/ has "
+                    f"{', '.join(sorted(files))}; train/ has {', '.join(classes)} (only in {split}/: "
+                    f"{', '.join(sorted(set(files) - set(classes)))}); labels are matched by name")
+        paths = [path for name in classes if name in files for path in files[name]]
+        labels = [index for index, name in enumerate(classes) if name in files for _ in files[name]]
+    else:
+        files = class_files(folder)
+        classes = sorted(files)
+        every = [path for name in classes for path in files[name]]
+        every_label = [index for index, name in enumerate(classes) for _ in files[name]]
+        test = held_out(every_label, options.test_fraction, options.seed)
+        log.warning("%s has no train/ and test/ subfolders: %d of its %d images (data.test_fraction=%g of each class, "
+                    "drawn with data.val_seed=%d) are the test split", folder, len(test), len(every),
+                    options.test_fraction, options.seed)
+        keep = [i for i in range(len(every)) if (i in test) == (split == "test")]
+        paths, labels = [every[i] for i in keep], [every_label[i] for i in keep]
+    channels = options.channels or detect_channels(paths)
+    images = np.stack([decode_image(path, options.image_size, channels, options.resize) for path in paths])
+    return ImageDataset(torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), classes)
