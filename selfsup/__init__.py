@@ -11,11 +11,12 @@ from selfsup.backbones import create_backbone
 from selfsup.config import AugmentConfig, DataConfig, EvalConfig, OptimConfig, RunConfig, TrainConfig
 from selfsup.data import load_dataset
 from selfsup.experiments.baselines import baseline
+from selfsup.experiments.embed import embed_images as embed
 from selfsup.methods import METHODS, get_method
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METHODS", "AugmentConfig", "DataConfig", "EvalConfig", "OptimConfig", "RunConfig", "TrainConfig", "baseline",
-    "create_backbone", "evaluate_run", "get_method", "load", "load_dataset", "train",
+    "create_backbone", "embed", "evaluate_run", "get_method", "load", "load_dataset", "train",
 ]

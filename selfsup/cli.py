@@ -408,6 +408,39 @@ def anomaly(run_dir: str, normal_class: int, any_training: bool) -> None:
     click.echo(f"wrote {Path(run_dir) / f'anomaly-class{normal_class}.json'}")
 
 
+@cli.command(name="export")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["state-dict", "safetensors", "torchscript", "onnx"]),
+              default="state-dict", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+def export_command(run_dir: str, fmt: str, out: str) -> None:
+    """The trained encoder alone, for use without selfsup (see `selfsup.experiments.export`)."""
+    from selfsup.experiments.export import export
+
+    result = export(run_dir, fmt, out)
+    click.echo(f"wrote {', '.join(result['files'])} ({result['backbone']}, {result['in_channels']}x"
+               f"{result['image_size']}px); load with {result['load']}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--images", required=True, help="A folder of images (class subfolders give labels) or a dataset name.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="FILE.npy (features; FILE.csv beside it names each row's file and label) or FILE.pt (a dict).")
+@click.option("--split", default="test", show_default=True, help="The split, when --images names a dataset.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
+              help="auto: the inference mode this device measured fastest (bf16 where it pays); fp32: exact.")
+def embed(run_dir: str, images: str, out: str, split: str, device: str, precision: str) -> None:
+    """The run's representation of every image in --images, written to --out."""
+    from selfsup.experiments.embed import embed_images, write_embeddings
+
+    embeddings = embed_images(run_dir, images, split, device, precision=precision)
+    written = write_embeddings(embeddings, Path(out))
+    click.echo(f"{embeddings.features.shape[0]} images -> {embeddings.features.shape[1]}-d features; wrote "
+               + ", ".join(str(path) for path in written))
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--metric", type=click.Choice(["cosine", "euclidean"]), default="cosine", show_default=True)

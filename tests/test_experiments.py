@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import selfsup
 from selfsup.config import ConfigError, RunConfig
@@ -233,3 +234,79 @@ def test_the_benchmark_table_replaces_only_its_own_block(tmp_path: Path) -> None
     path.write_text(text + "\nLater notes.\n")
     write_markdown_block(path, "standard", "selfsup bench accuracy", "| a |\n|---|\n| 3 |")
     assert path.read_text().endswith("Later notes.\n") and "| 3 |" in path.read_text()
+
+
+def test_embed_writes_the_runs_own_features_of_a_folder(tmp_path: Path) -> None:
+    import csv
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from selfsup.data import to_float
+
+    run = tmp_path / "run"
+    result = invoke("train", "simclr", "--dataset", "synthetic", "--backbone", "mlp", "--epochs", "1", "--batch-size",
+                    "64", "--quiet", "--no-eval", "--precision", "fp32", "--out", str(run))
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "images"
+    (folder / "cats").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("loose.png", "cats/a.png", "cats/b.png"):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / name)
+    result = invoke("embed", str(run), "--images", str(folder), "--out", str(tmp_path / "z.npy"), "--precision", "fp32")
+    assert result.exit_code == 0, result.output
+    features = np.load(tmp_path / "z.npy")
+    rows = list(csv.DictReader(open(tmp_path / "z.csv")))
+    assert [Path(r["file"]).name for r in rows] == ["loose.png", "a.png", "b.png"]
+    assert [r["label"] for r in rows] == ["-1", "0", "0"] and rows[1]["class"] == "cats"
+    images = torch.stack([torch.from_numpy(np.array(Image.open(folder / n))).permute(2, 0, 1)
+                          for n in ("loose.png", "cats/a.png", "cats/b.png")])
+    expected = selfsup.load(run).embed(to_float(images))  # what the Python API gives for the same images
+    assert np.allclose(features, expected.numpy(), atol=1e-5)
+    result = invoke("embed", str(run), "--images", "synthetic", "--out", str(tmp_path / "z.pt"))  # measured mode
+    stored = torch.load(tmp_path / "z.pt", weights_only=True)
+    assert result.exit_code == 0 and stored["features"].shape == (500, features.shape[1]) and len(stored["labels"]) == 500
+    from selfsup.data import load_dataset
+
+    exact = selfsup.load(run).embed(to_float(load_dataset("synthetic", "test").images))
+    assert (stored["features"] - exact).norm() / exact.norm() < 2e-2  # bf16's rounding at most
+
+
+@pytest.mark.parametrize("fmt", ["state-dict", "safetensors", "torchscript", "onnx"])
+def test_every_export_gives_the_runs_features(fmt: str, tmp_path: Path) -> None:
+
+    from selfsup.backbones import create_backbone
+
+    run = tmp_path / "run"
+    result = invoke("train", "simclr", "--dataset", "synthetic", "--backbone", "conv3", "--epochs", "1",
+                    "--batch-size", "64", "--limit", "256", "--quiet", "--no-eval", "--precision", "fp32",
+                    "--out", str(run))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / f"encoder.{fmt}"
+    result = invoke("export", str(run), "--format", fmt, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    method = selfsup.load(run)
+    images = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    expected = method.embed(images)
+    floats = images.float() / 255
+    if fmt in ("state-dict", "safetensors"):
+        if fmt == "state-dict":
+            state = torch.load(out, weights_only=True)
+        else:
+            from safetensors.torch import load_file
+
+            state = load_file(str(out))
+        encoder = create_backbone("conv3", in_channels=3, image_size=16).eval()
+        encoder.load_state_dict(state)  # no wrapper prefixes: a plain backbone loads it
+        got = encoder(floats)
+    elif fmt == "torchscript":
+        module = torch.jit.load(str(out))
+        got = module(images)
+        assert torch.allclose(module(floats), expected, atol=1e-5)  # float in [0, 1] too
+    else:
+        onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is not installable here")
+        session = onnxruntime.InferenceSession(str(out))
+        got = torch.from_numpy(session.run(None, {"images": floats.numpy()})[0])
+    assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max()
+    assert torch.isfinite(got).all()
