@@ -130,7 +130,11 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", f"{config.method} / {config.backbone}")
         plot_monitor(metrics, run_dir / "plots" / "monitor.png", f"{config.method} / {config.backbone}")
         if method.reconstructs and not config.data.stream:
-            plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
+            path = plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
+            if trainer.logger is not None:
+                trainer.logger.image("reconstructions", path, result.steps)
+    if trainer.logger is not None:
+        trainer.logger.close()
     if evaluate:
         evaluation = evaluate_method(method, config, device, progress, precision)
         evaluation.training = {"seconds": round(result.seconds, 2), "steps": result.steps,

@@ -145,6 +145,8 @@ RUN_OPTIONS = [
                  help="auto measures bf16 against fp32 on this machine once and keeps the faster (bf16 can be 10x "
                  "slower on CPUs without native bf16)."),
     click.option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
+    click.option("--logger", type=click.Choice(["jsonl", "tensorboard"]),
+                 help="metrics.jsonl always; tensorboard also writes event files to RUN/tensorboard (needs tensorboard)."),
     click.option("--recipe", type=click.Choice(["tuned", "seed"]),
                  help="Defaults to start from: tuned (the method's recipe chosen on the validation split; default) "
                  "or seed (the seeds' own settings, e.g. seed 000's SimCLR: Adam 1e-3, batch 256, temperature 0.5)."),
@@ -157,7 +159,7 @@ RUN_OPTIONS = [
 OPTION_KEYS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "backbone", "epochs": "train.epochs",
                "batch_size": "train.batch_size", "lr": "optim.lr", "seed": "train.seed", "limit": "data.limit",
                "precision": "train.precision", "device": "train.device", "image_size": "data.image_size",
-               "channels": "data.channels"}  # full keys: short ones can become ambiguous
+               "channels": "data.channels", "logger": "train.logger"}  # full keys: short ones can become ambiguous
 
 
 def run_options(command):  # type: ignore[no-untyped-def]

@@ -124,6 +124,7 @@ class TrainConfig:
     # torch.compile of the encoder: on, off, or auto: compiled only where the gain measured on this run's own step
     # (once per device, method, encoder and shape; cached) over the run's expected length repays the compile time
     compile: str = "auto"
+    logger: str = "jsonl"  # metrics.jsonl always; tensorboard: event files in RUN/tensorboard/ as well
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
@@ -137,6 +138,7 @@ class TrainConfig:
         _check(self.channels_last in ("auto", "on", "off"),
                f"train.channels_last must be auto, on or off, got {self.channels_last!r}")
         _check(self.compile in ("auto", "on", "off"), f"train.compile must be auto, on or off, got {self.compile!r}")
+        _check(self.logger in ("jsonl", "tensorboard"), f"train.logger must be jsonl or tensorboard, got {self.logger!r}")
 
 
 @dataclass(frozen=True)

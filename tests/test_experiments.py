@@ -310,3 +310,23 @@ def test_every_export_gives_the_runs_features(fmt: str, tmp_path: Path) -> None:
         got = torch.from_numpy(session.run(None, {"images": floats.numpy()})[0])
     assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5), (got - expected).abs().max()
     assert torch.isfinite(got).all()
+
+
+def test_tensorboard_events_hold_what_metrics_jsonl_holds(tmp_path: Path) -> None:
+    import json
+
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    run = tmp_path / "ae"
+    result = invoke("train", "ae", "--dataset", "synthetic", "--backbone", "mlp", "--epochs", "1", "--batch-size",
+                    "64", "--limit", "512", "--quiet", "--no-eval", "--precision", "fp32", "--logger", "tensorboard",
+                    "--set", "data.val_size=100", "--out", str(run))
+    assert result.exit_code == 0, result.output
+    events = event_accumulator.EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [(line["step"], line["loss"]) for line in lines if "loss" in line]
+    logged = [(event.step, event.value) for event in events.Scalars("train/loss")]
+    assert [step for step, _ in logged] == [step for step, _ in losses]
+    assert all(abs(a - b) < 1e-5 for (_, a), (_, b) in zip(logged, losses))
+    assert "train/lr" in events.Tags()["scalars"] and "monitor/knn" in events.Tags()["scalars"]
+    assert events.Tags()["images"] == ["reconstructions"]

@@ -28,6 +28,7 @@ from selfsup.data import BatchSource
 from selfsup.ops import distributed
 from selfsup.ops.schedules import stage_bounds, warmup_cosine
 from selfsup.train.checkpoint import load_checkpoint, save_atomic
+from selfsup.train.loggers import make_logger
 from selfsup.train.optim import build_optimizer
 from selfsup.train.step import StepSettings, run_step
 
@@ -96,6 +97,7 @@ class Trainer:
         self.step_settings = StepSettings(device.type, self.bf16, channels_last, config.optim.grad_clip)
         self._stop_signal: int | None = None
         self._status: dict[str, str] = {}  # the progress bar's postfix
+        self.logger = make_logger(config.train.logger, run_dir) if self.is_main else None
 
     # -- checkpoints ---------------------------------------------------------------------
     @property
@@ -156,6 +158,8 @@ class Trainer:
         if self.metrics_path is not None and self.is_main:
             with open(self.metrics_path, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
+            if self.logger is not None:
+                self.logger.record(record)
 
     def _truncate_metrics(self) -> None:
         """Drop lines logged after the checkpoint, so a resumed run's log has no duplicates."""
