@@ -329,11 +329,14 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
                    "umap needs umap-learn.")
 @click.option("--map-points", default=1000, show_default=True, type=click.IntRange(min=10),
               help="Test images in each map.")
-def report(folder: str, embedding: str, map_points: int) -> None:
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="Show the raw-pixel and random-init levels of the runs' dataset and encoder in every table and metric "
+                   "plot (measured once, cached in ~/.cache/selfsup/baselines).")
+def report(folder: str, embedding: str, map_points: int, baselines: bool) -> None:
     """Tables and plots of the runs in FOLDER: results.csv, report.md, report.html, plots/*.png."""
     from selfsup.experiments.report import build_report
 
-    outputs = build_report(folder, None if embedding == "none" else embedding, map_points)
+    outputs = build_report(folder, None if embedding == "none" else embedding, map_points, baselines)
     for label, path in outputs.items():
         click.echo(f"{label:<16} {path}")
 

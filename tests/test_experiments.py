@@ -138,8 +138,18 @@ def alpha_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_tables_hold_every_run_and_the_seed_statistics(alpha_sweep: Path) -> None:
     outputs = build_report(alpha_sweep, embedding="tsne", map_points=60)
-    rows = list(csv.DictReader(outputs["csv"].open()))
+    every = list(csv.DictReader(outputs["csv"].open()))
+    rows = [r for r in every if r["status"] != "reference"]
     assert len(rows) == 6
+    # the bar to clear: the raw-pixel and random-init levels of the same dataset and encoder, by the same protocols
+    references = {r["run"]: r for r in every if r["status"] == "reference"}
+    config = selfsup.experiments.records.read_run_config(alpha_sweep / rows[0]["run"])
+    from selfsup.experiments.baselines import baseline
+
+    measured = baseline(config.data.dataset, config.backbone, None, config.data.data_dir, 0, config.eval, data=config.data)
+    assert set(references) == {"raw pixels", f"random-init {config.backbone}"}
+    assert float(references["raw pixels"]["linear_probe"]) == pytest.approx(measured["raw-pixels"].probe_accuracy)
+    assert f"random-init {config.backbone}" in outputs["md"].read_text()
     assert {"method", "params.alpha", "train.seed", "linear_probe", "knn", "kmeans_nmi", "reconstruction_mse",
             "training_seconds"} <= set(rows[0])
     eval_json = json.loads((alpha_sweep / rows[0]["run"] / "eval.json").read_text())
@@ -160,7 +170,9 @@ def test_report_html_renders_the_table_and_plots_in_headless_chromium(alpha_swee
 
     outputs = build_report(alpha_sweep, embedding="tsne", map_points=60)
     page = outputs["html"].read_text()
-    assert "<table>" in page and page.count("data:image/png;base64,") == 4 and "src='plots/" not in page
+    plots = [label for label in outputs if label not in ("csv", "md", "html")]
+    assert "validation kNN against training time" in plots and len(plots) == 5  # metric, comparison, curves, time, map
+    assert "<table>" in page and page.count("data:image/png;base64,") == len(plots) and "src='plots/" not in page
     screenshot = tmp_path / "report.png"
     subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     f"--screenshot={screenshot}", "--window-size=1400,4000", outputs["html"].resolve().as_uri()],

@@ -58,3 +58,22 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
         if out is not None:
             write_json(Path(out) / name / "eval.json", result.to_dict())
     return results
+
+
+def reference_levels(data: DataConfig, backbone: str, eval_config: EvalConfig, seed: int = 0
+                     ) -> dict[str, Evaluation]:
+    """The raw-pixel and random-init ``backbone`` evaluations for ``data`` under ``eval_config``, computed once and
+    cached (``~/.cache/selfsup/baselines/``, keyed by dataset, encoder, data and evaluation settings)."""
+    import hashlib
+    import json
+
+    settings = {"data": {k: v for k, v in dataclasses.asdict(data).items() if k not in ("data_dir", "stream", "workers")},
+                "backbone": backbone, "eval": dataclasses.asdict(eval_config), "seed": seed}
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = cache_root() / "baselines" / f"{data.dataset}-{backbone}-{key}.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return {name: Evaluation.from_dict(value) for name, value in stored["levels"].items()}
+    levels = baseline(data.dataset, backbone, None, data.data_dir, seed, eval_config, data.download, data)
+    write_json(path, {"settings": settings, "levels": {name: e.to_dict() for name, e in levels.items()}})
+    return levels

@@ -14,10 +14,23 @@ from selfsup.eval.plots import plt, save_figure
 from selfsup.experiments.records import PLOTTED, Group, RunRecord, format_value, short_key
 from selfsup.train.rundir import read_metrics, read_run_config
 
+References = dict[str, dict[str, float]]  # label (raw pixels, random-init conv6) -> column -> level
 
-def plot_metric_against(groups: list[Group], key: str, path: Path) -> Path:
+REFERENCE_STYLES = ["--", ":", "-.", (0, (5, 1))]
+
+
+def draw_references(axis: Any, references: References | None, column: str) -> None:
+    """Dashed horizontal lines at each reference's level of ``column``: the bar a run has to clear."""
+    for index, (label, levels) in enumerate((references or {}).items()):
+        if column in levels:
+            axis.axhline(levels[column], color="0.35", linewidth=1,
+                         linestyle=REFERENCE_STYLES[index % len(REFERENCE_STYLES)], label=label)
+
+
+def plot_metric_against(groups: list[Group], key: str, path: Path, references: References | None = None) -> Path:
     """Each plotted metric against a numeric varied key, one line per method (and other varied values);
-    error bars are the standard deviation over seeds; log x when the values span orders of magnitude."""
+    error bars are the standard deviation over seeds; log x when the values span orders of magnitude; the
+    references (raw pixels, random init) as dashed lines."""
     xs = [g.values[key] for g in groups]
     positive = [x for x in xs if x > 0]
     log_x = len(positive) == len(xs) and max(positive) / min(positive) >= 100
@@ -35,6 +48,7 @@ def plot_metric_against(groups: list[Group], key: str, path: Path) -> Path:
             if points:
                 axis.errorbar([x for x, _ in points], [s[0] for _, s in points], yerr=[s[1] for _, s in points],
                               marker="o", capsize=3, label=label)
+        draw_references(axis, references, column)
         if log_x:
             axis.set_xscale("log")
         axis.set_xlabel(short_key(key))
@@ -44,8 +58,9 @@ def plot_metric_against(groups: list[Group], key: str, path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def plot_comparison(groups: list[Group], path: Path) -> Path:
-    """Bars of each plotted metric per group (mean, standard deviation over seeds)."""
+def plot_comparison(groups: list[Group], path: Path, references: References | None = None) -> Path:
+    """Bars of each plotted metric per group (mean, standard deviation over seeds), the references as dashed
+    lines."""
     one_method = len({g.method for g in groups}) == 1
     labels = ["\n".join(([] if one_method else [g.method]) + [f"{short_key(k)}={format_value(v)}" for k, v in g.values.items()])
               or g.method for g in groups]
@@ -59,11 +74,15 @@ def plot_comparison(groups: list[Group], path: Path) -> Path:
         axis.bar(range(len(groups)), means, yerr=errors, capsize=3, color="tab:blue")
         axis.set_xticks(range(len(groups)), labels, fontsize=7, rotation=35 if tilt else 0,
                         ha="right" if tilt else "center")
-        finite = [m for m in means if not math.isnan(m)]
+        draw_references(axis, references, column)
+        finite = [m for m in means if not math.isnan(m)] + [v[column] for v in (references or {}).values()
+                                                             if column in v]
         if finite:
             axis.set_ylim(max(0.0, min(finite) - 0.1), min(1.0, max(finite) + 0.05) if max(finite) <= 1 else None)
         axis.set_title(column.replace("_", " "))
         axis.grid(alpha=0.3, axis="y")
+    if references:
+        np.atleast_1d(axes)[0].legend(fontsize=7)
     return save_figure(figure, path)
 
 
@@ -78,19 +97,48 @@ def _small_multiples(count: int, width: float, height: float, columns: int = 4) 
 
 
 def plot_training_curves(records: list[RunRecord], path: Path) -> Path | None:
-    """Training loss against the step, one small panel per run, side by side."""
-    curves = [(r, read_metrics(r.path)) for r in records]
-    curves = [(r, [m for m in metrics if "loss" in m]) for r, metrics in curves]
-    curves = [(r, metrics) for r, metrics in curves if metrics]
-    if not curves:
+    """Training loss against the step: one panel per method, its runs overlaid."""
+    by_method: dict[str, list[tuple[RunRecord, list[dict[str, Any]]]]] = {}
+    for record in records:
+        metrics = [m for m in read_metrics(record.path) if "loss" in m]
+        if metrics:
+            by_method.setdefault(record.method, []).append((record, metrics))
+    if not by_method:
         return None
-    figure, axes = _small_multiples(len(curves), 3.6, 2.8)
-    for axis, (record, metrics) in zip(axes, curves):
-        axis.plot([m["step"] for m in metrics], [m["loss"] for m in metrics], linewidth=1, color="tab:blue")
-        axis.set_title(record.name, fontsize=8)
+    figure, axes = _small_multiples(len(by_method), 4.2, 3.0, columns=3)
+    for axis, (method, runs) in zip(axes, by_method.items()):
+        for record, metrics in runs:
+            axis.plot([m["step"] for m in metrics], [m["loss"] for m in metrics], linewidth=1, label=record.name)
+        axis.set_title(method, fontsize=9)
         axis.set_xlabel("step", fontsize=8)
         axis.tick_params(labelsize=7)
         axis.grid(alpha=0.3)
+        if len(runs) <= 8:
+            axis.legend(fontsize=6)
+    return save_figure(figure, path)
+
+
+def plot_accuracy_against_time(records: list[RunRecord], path: Path) -> Path | None:
+    """The online monitor's validation kNN accuracy against training seconds, every run that logged it on one axis,
+    from its untrained start (the random-init level of its encoder), with the raw-pixel level dashed."""
+    curves, raw = [], {}
+    for record in records:
+        metrics = read_metrics(record.path)
+        points = [(m.get("train_seconds", 0.0), m["monitor_knn"]) for m in metrics if "monitor_knn" in m]
+        if len(points) > 1:
+            curves.append((record, points))
+        raw.update({m["monitor_raw_pixels_knn"]: None for m in metrics if "monitor_raw_pixels_knn" in m})
+    if not curves:
+        return None
+    figure, axis = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for record, points in curves:
+        axis.plot([t for t, _ in points], [a for _, a in points], marker=".", linewidth=1, label=record.name)
+    if len(raw) == 1:
+        axis.axhline(next(iter(raw)), color="0.35", linestyle="--", linewidth=1, label="raw pixels")
+    axis.set_xlabel("training seconds")
+    axis.set_ylabel("validation kNN accuracy (monitor)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
     return save_figure(figure, path)
 
 

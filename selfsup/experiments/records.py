@@ -3,6 +3,7 @@ that vary between runs, and groups of runs that differ only in the seed (``selfs
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -70,6 +71,34 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
             record.metrics[f"finetune@{fraction}"] = result["pretrained"]["accuracy"]
             record.metrics[f"finetune_random_init@{fraction}"] = result["random_init"]["accuracy"]
     return record
+
+
+def reference_records(records: list[RunRecord]) -> list[RunRecord]:
+    """The raw-pixel and random-init levels for the finished runs' dataset and encoder, measured by the same
+    protocols on the same splits (``experiments.baselines.reference_levels``: computed once, cached), as rows
+    with status ``reference``; one pair per distinct dataset, encoder and evaluation setting."""
+    from selfsup.experiments.baselines import reference_levels
+
+    seen: dict[str, RunRecord] = {}
+    configs = {}
+    for record in records:
+        if record.status != "done" or not record.metrics:
+            continue
+        config = read_run_config(record.path)
+        eval_config = dataclasses.replace(config.eval, **{key.removeprefix("eval."): value for key, value in
+                                                            record.config.items() if key.startswith("eval.")})
+        configs[json.dumps([config.data.dataset, config.backbone, dataclasses.asdict(eval_config)],
+                           sort_keys=True, default=str)] = (config, eval_config)
+    several = len(configs) > 1
+    for config, eval_config in configs.values():
+        for name, evaluation in reference_levels(config.data, config.backbone, eval_config).items():
+            label = "raw pixels" if name == "raw-pixels" else f"random-init {config.backbone}"
+            if several:
+                label += f" ({config.data.dataset}, {eval_config.split})"
+            metrics = {column: float(getattr(evaluation, prop)) for column, prop in HEADLINE}
+            seen[label] = RunRecord(label, record.path, "reference", "reference", {}, metrics, None, None,
+                                    evaluation.scored_on)
+    return list(seen.values())
 
 
 def varied_keys(records: list[RunRecord], folder: Path) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from selfsup.errors import ReportError, RunDirectoryError
 from selfsup.experiments.figures import (
+    plot_accuracy_against_time,
     plot_comparison,
     plot_embedding_maps,
     plot_metric_against,
@@ -30,6 +31,7 @@ from selfsup.experiments.records import (
     is_numeric,
     metric_columns,
     read_run,
+    reference_records,
     short_key,
     sort_key,
     varied_keys,
@@ -43,17 +45,22 @@ def _cell(stats: tuple[float, float, int] | None) -> str:
     return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
 
 
-def build_report(folder: str | Path, embedding: str | None = "tsne", map_points: int = 1000) -> dict[str, Path]:
-    """Write results.csv, report.md, report.html and plots/ into ``folder``; returns their paths."""
+def build_report(folder: str | Path, embedding: str | None = "tsne", map_points: int = 1000,
+                 baselines: bool = True) -> dict[str, Path]:
+    """Write results.csv, report.md, report.html and plots/ into ``folder``; returns their paths. With
+    ``baselines`` every table and metric plot also shows the raw-pixel and random-init levels of the runs' dataset
+    and encoder (measured once, cached)."""
     folder = Path(folder)
     records = _read_records(folder)
     keys = varied_keys(records, folder)
     records.sort(key=lambda r: (r.method, *(sort_key(r.config.get(k)) for k in keys)))
+    references = reference_records(records) if baselines else []
     columns = metric_columns(records)
-    outputs = {"csv": _write_csv(folder / "results.csv", records, keys, columns)}
+    outputs = {"csv": _write_csv(folder / "results.csv", records + references, keys, columns)}
     groups = group_runs([r for r in records if r.metrics], keys)
-    plots = _figures(folder / "plots", records, groups, keys, embedding, map_points)
-    tables = _tables(records, groups, keys, columns)
+    levels = {r.name: r.metrics for r in references}
+    plots = _figures(folder / "plots", records, groups, keys, embedding, map_points, levels)
+    tables = _tables(records + references, groups, keys, columns)
     title = f"selfsup report: {folder.name}"
     summary = (f"{len(records)} runs ({sum(r.status == 'done' for r in records)} done, "
                f"{sum(r.status == 'failed' for r in records)} failed); varied: {', '.join(keys) or 'nothing'}; "
@@ -92,18 +99,21 @@ def _write_csv(path: Path, records: list[RunRecord], keys: list[str], columns: l
 
 
 def _figures(plots_dir: Path, records: list[RunRecord], groups: list[Group], keys: list[str], embedding: str | None,
-             map_points: int) -> list[tuple[str, Path]]:
+             map_points: int, levels: dict[str, dict[str, float]]) -> list[tuple[str, Path]]:
     plots: list[tuple[str, Path]] = []
     if groups:
         for key in keys:
             values = [g.values[key] for g in groups] if key != SEED_KEY else []
             if values and is_numeric(values) and len(set(values)) > 1:
-                plots.append((f"metrics against {short_key(key)}",
-                              plot_metric_against(groups, key, plots_dir / f"metric-vs-{short_key(key)}.png")))
-        plots.append(("comparison", plot_comparison(groups, plots_dir / "comparison.png")))
+                plots.append((f"metrics against {short_key(key)}", plot_metric_against(
+                    groups, key, plots_dir / f"metric-vs-{short_key(key)}.png", levels)))
+        plots.append(("comparison", plot_comparison(groups, plots_dir / "comparison.png", levels)))
     curves = plot_training_curves(records, plots_dir / "training-curves.png")
     if curves:
         plots.append(("training curves", curves))
+    over_time = plot_accuracy_against_time(records, plots_dir / "accuracy-vs-time.png")
+    if over_time:
+        plots.append(("validation kNN against training time", over_time))
     if embedding:
         maps = plot_embedding_maps(records, plots_dir / f"embedding-{embedding}.png", embedding, map_points)
         if maps:
