@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +136,11 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
                 trainer.logger.image("reconstructions", path, result.steps)
     if trainer.logger is not None:
         trainer.logger.close()
+    unlabeled = not config.data.stream and bool((dataset.labels < 0).all())
+    if evaluate and config.data.eval_data_dir is None and unlabeled:
+        log.warning("the training images have no labels, so the run was not evaluated; evaluate it on a labelled folder: "
+                    "selfsup eval %s --set data.eval_data_dir=FOLDER", run_dir or "RUN")
+        evaluate = False
     if evaluate:
         evaluation = evaluate_method(method, config, device, progress, precision)
         evaluation.training = {"seconds": round(result.seconds, 2), "steps": result.steps,
@@ -248,8 +254,13 @@ def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> t
     """(labelled images to fit on, images to score): the training split less the validation images, and the
     test split (``eval.split=test``) or the validation images (``eval.split=val``); either optionally limited to a
     fixed random subset (``eval.train_limit``, ``eval.test_limit``)."""
+    if data.eval_data_dir is not None:  # unlabeled training images, evaluated on a labelled folder
+        data = dataclasses.replace(data, data_dir=data.eval_data_dir)
     splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
                              with_test=eval_config.split == "test", options=folder_options(data))
+    if bool((splits.fit.labels < 0).all()):
+        raise ConfigError(f"{data.data_dir or data.dataset} has no labels to fit a probe on; evaluate on a labelled "
+                          "folder: --set data.eval_data_dir=FOLDER (one subfolder per class)")
     fit = splits.fit
     if eval_config.split == "val":
         if splits.val is None:

@@ -395,13 +395,23 @@ def sample(run_dir: str, n: int, seed: int, out: str | None) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--normal-class", type=int, required=True, help="The label treated as normal; the others are anomalies.")
+@click.option("--normal-class", type=int, help="The label treated as normal; the others are anomalies (AUROC).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False),
+              help="Instead: score every image below this folder into a CSV, most anomalous first.")
+@click.option("--out", type=click.Path(dir_okay=False), help="With --images: the CSV (default RUN/anomaly-DIR.csv).")
 @click.option("--any-training", is_flag=True, help="Score a run trained on other classes than the normal one anyway "
               "(refused by default: its AUROC is not the anomaly-detection protocol).")
-def anomaly(run_dir: str, normal_class: int, any_training: bool) -> None:
+def anomaly(run_dir: str, normal_class: int | None, images: str | None, out: str | None, any_training: bool) -> None:
     """Reconstruction-error anomaly detection: AUROC on the test split of a run trained on class C alone
-    (--set data.classes=[C])."""
+    (--set data.classes=[C]); or --images DIR: every image's score into a CSV."""
     from selfsup.experiments.latent import anomaly as run
+    from selfsup.experiments.latent import score_images
+
+    if images is not None:
+        click.echo(f"wrote {score_images(run_dir, images, out)}")
+        return
+    if normal_class is None:
+        raise Fail("give --normal-class C (AUROC on the test split) or --images DIR (scores into a CSV)", EXIT_USER)
 
     result = run(run_dir, normal_class, any_training=any_training)
     click.echo(f"AUROC {result['auroc']:.4f} (class {normal_class} normal; mean error normal "

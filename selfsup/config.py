@@ -40,6 +40,7 @@ class DataConfig:
     # and for a folder without train/ and test/ the class-balanced share held out as the test split (by val_seed)
     image_size: int | None = None
     channels: int | None = None
+    eval_data_dir: str | None = None  # a labelled folder of the same dataset kind to evaluate on (unlabeled training)
     resize: str = "crop"
     test_fraction: float = 0.2
 

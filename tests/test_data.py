@@ -199,3 +199,44 @@ def test_a_corrupt_jpeg_is_named(tmp_path: Path) -> None:
     (tmp_path / "train" / "a" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(DatasetFileError, match="broken.jpg"):
         load_dataset("image-folder", "train", data_dir=tmp_path)
+
+
+def test_decoded_folders_are_cached_and_a_changed_file_decodes_again(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from importlib import import_module
+
+    from PIL import Image
+
+    folders = import_module("selfsup.data.folders")
+    _png_folder(tmp_path / "train", {"a": 2, "b": 2})
+    first = load_dataset("image-folder", "train", data_dir=tmp_path)
+    calls = []
+    real = folders.decode_image
+    monkeypatch.setattr(folders, "decode_image", lambda *args: calls.append(args[0]) or real(*args))
+    again = load_dataset("image-folder", "train", data_dir=tmp_path)
+    assert calls == [] and torch.equal(again.images, first.images)  # from the cache, nothing decoded
+    Image.new("L", (28, 34), 250).save(tmp_path / "train" / "a" / "a-0.png")  # a changed file
+    changed = load_dataset("image-folder", "train", data_dir=tmp_path)
+    assert len(calls) == 4 and changed.images[0].float().mean() == 250  # decoded again, with the new pixels
+
+
+def test_an_unlabeled_folder_trains_and_is_evaluated_on_a_labelled_one(tmp_path: Path) -> None:
+    import numpy as np
+    from conftest import invoke
+    from PIL import Image
+
+    unlabeled = tmp_path / "unlabeled"
+    unlabeled.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(96):
+        Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(unlabeled / f"{i}.png")
+    _png_folder(tmp_path / "labelled", {"dark": 20, "light": 20}, size=20)
+    common = ["--dataset", "image-folder", "--backbone", "mlp", "--image-size", "16", "--epochs", "1",
+              "--batch-size", "32", "--quiet", "--precision", "fp32", "--set", "eval.probe_epochs=2"]
+    run = tmp_path / "run"
+    result = invoke("train", "simclr", *common, "--data-dir", str(unlabeled), "--out", str(run))
+    assert result.exit_code == 0, result.output
+    assert not (run / "eval.json").exists()  # no labels: not evaluated (the log says how)
+    result = invoke("eval", str(run))
+    assert result.exit_code == 2 and "data.eval_data_dir" in result.output
+    result = invoke("eval", str(run), "--set", f"data.eval_data_dir={tmp_path / 'labelled'}")
+    assert result.exit_code == 0 and "linear probe accuracy" in result.output, result.output

@@ -271,3 +271,25 @@ def test_contractive_penalty_cannot_be_rescaled_away() -> None:
     variation = (logits - logits.mean(0)).norm()
     assert (scaled_logits - logits).norm() > 0.3 * variation
     assert [name for name in model.state_dict() if name.startswith("decoder.0.")] == ["decoder.0.0.bias"]
+
+
+def test_anomaly_scores_a_folder_into_a_csv_most_anomalous_first(tmp_path: Path) -> None:
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    run = str(tmp_path / "ae")
+    assert invoke("train", "ae", *QUICK, "--out", run, "--no-eval").exit_code == 0
+    folder = tmp_path / "images"
+    (folder / "odd").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png", "odd/c.png"):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / name)
+    result = invoke("anomaly", run, "--images", str(folder), "--out", str(tmp_path / "scores.csv"))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "scores.csv")))
+    errors = [float(r["reconstruction_error"]) for r in rows]
+    assert len(rows) == 3 and errors == sorted(errors, reverse=True)
+    assert {Path(r["file"]).name: r["class"] for r in rows} == {"a.png": "", "b.png": "", "c.png": "odd"}
+    assert invoke("anomaly", run).exit_code == 2

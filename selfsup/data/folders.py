@@ -53,15 +53,20 @@ def folder_options(data) -> FolderOptions | None:  # type: ignore[no-untyped-def
 
 
 def class_files(root: Path) -> dict[str, list[Path]]:
-    """Class name -> its image files (sorted), for each subfolder of ``root`` that holds images."""
+    """Class name -> its image files (sorted), for each subfolder of ``root`` that holds images; an unlabeled folder
+    (images directly in it, no class subfolders) is one entry under the name ``""``."""
     found = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if files:
             found[folder.name] = files
+    loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if found and loose:
+        log.warning("%s: %d images directly in the folder are ignored beside its class subfolders", root, len(loose))
+    if not found and loose:
+        return {"": loose}
     if not found:
-        raise DatasetFileError(f"{root}: an image folder needs one subfolder of images per class "
-                               f"({', '.join(IMAGE_SUFFIXES)}), found none")
+        raise DatasetFileError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or in class subfolders")
     return found
 
 
@@ -116,12 +121,49 @@ def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDatase
         classes = sorted(files)
         every = [path for name in classes for path in files[name]]
         every_label = [index for index, name in enumerate(classes) for _ in files[name]]
-        test = held_out(every_label, options.test_fraction, options.seed)
-        log.warning("%s has no train/ and test/ subfolders: %d of its %d images (data.test_fraction=%g of each class, "
-                    "drawn with data.val_seed=%d) are the test split", folder, len(test), len(every),
-                    options.test_fraction, options.seed)
-        keep = [i for i in range(len(every)) if (i in test) == (split == "test")]
-        paths, labels = [every[i] for i in keep], [every_label[i] for i in keep]
+        if classes == [""]:  # unlabeled: everything trains, nothing to score
+            if split != "train":
+                raise DatasetFileError(f"{folder} holds unlabeled images (no class subfolders), so it has no {split} "
+                                       "split; evaluate on a labelled folder with --set data.eval_data_dir=FOLDER")
+            paths, labels = every, [-1] * len(every)
+        else:
+            test = held_out(every_label, options.test_fraction, options.seed)
+            log.warning("%s has no train/ and test/ subfolders: %d of its %d images (data.test_fraction=%g of each "
+                        "class, drawn with data.val_seed=%d) are the test split", folder, len(test), len(every),
+                        options.test_fraction, options.seed)
+            keep = [i for i in range(len(every)) if (i in test) == (split == "test")]
+            paths, labels = [every[i] for i in keep], [every_label[i] for i in keep]
+    if classes == [""]:
+        classes, labels = [], [-1] * len(paths)
     channels = options.channels or detect_channels(paths)
-    images = np.stack([decode_image(path, options.image_size, channels, options.resize) for path in paths])
+    images = decoded(paths, options, channels)
     return ImageDataset(torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), classes)
+
+
+def decoded(paths: list[Path], options: FolderOptions, channels: int) -> np.ndarray:
+    """The images decoded to (N, C, S, S) uint8, cached under ~/.cache/selfsup/folders/ keyed by every file's path,
+    size and modification time and the decoding settings: a second run starts in seconds, a changed file decodes
+    again."""
+    import hashlib
+
+    from selfsup.data.catalog import cache_root
+
+    digest = hashlib.sha1(f"{options.image_size}|{channels}|{options.resize}".encode())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    cache = cache_root() / "folders" / f"{digest.hexdigest()}.npy"
+    if cache.exists():
+        try:
+            return np.load(cache, allow_pickle=False)
+        except (OSError, ValueError):
+            log.warning("%s: unreadable cache, decoding again", cache)
+    images = np.stack([decode_image(path, options.image_size, channels, options.resize) for path in paths])
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_suffix(".tmp.npy")
+        np.save(temporary, images)
+        temporary.replace(cache)
+    except OSError as error:
+        log.warning("cannot cache decoded images at %s: %s", cache, error)
+    return images

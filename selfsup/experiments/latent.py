@@ -109,3 +109,28 @@ def anomaly(run_dir: str | Path, normal_class: int, device: str = "cpu", batch_s
     }
     write_json(run_dir / f"anomaly-class{normal_class}.json", result)
     return result
+
+
+def score_images(run_dir: str | Path, folder: str | Path, out: str | Path | None = None, device: str = "cpu",
+                 batch_size: int = 1024) -> Path:
+    """Every image below ``folder`` scored by the run's reconstruction error (higher: more anomalous), into a CSV
+    (file, label where the folder has class subfolders, error), highest first."""
+    import csv
+
+    from selfsup.api import image_errors, load
+    from selfsup.experiments.embed import read_images
+
+    run_dir = Path(run_dir)
+    method = _with_decoder(load(run_dir, device), run_dir, "anomaly scoring")
+    config = read_run_config(run_dir)
+    context = method.context
+    dataset, files = read_images(Path(folder), context.image_size, context.in_channels, config.data.resize)
+    errors = image_errors(method, dataset, torch.device(device), batch_size).tolist()
+    path = Path(out) if out is not None else run_dir / f"anomaly-{Path(folder).name}.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label", "class", "reconstruction_error"])
+        for index in sorted(range(len(files)), key=lambda i: -errors[i]):
+            label = int(dataset.labels[index])
+            writer.writerow([files[index], label, dataset.classes[label] if label >= 0 else "", f"{errors[index]:.6g}"])
+    return path
