@@ -25,13 +25,9 @@ from selfsup.methods import Method, MethodContext, get_method
 from selfsup.ops import distributed
 from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
 from selfsup.train.checkpoint import has_checkpoint, load_checkpoint
+from selfsup.train.decisions import run_settings
 from selfsup.train.device import (
     InferenceMode,
-    compile_gain,
-    compiler_available,
-    method_step_timer,
-    resolve_channels_last,
-    resolve_compile,
     resolve_inference,
 )
 from selfsup.train.rundir import (
@@ -107,10 +103,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     run_dir = Path(out) if out is not None else None
     has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
     method.attach_data(source.dataset)
-    precision = _training_precision(config, method.to(device), source, device)
-    channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json",
-                                          bf16=precision == "bf16")
-    compiled = decide_compile(config, method, source, device, precision, channels_last)
+    precision, channels_last, compiled = run_settings(config, method.to(device), source, device)
     if compiled:
         method.backbone.compile()  # in place: the state dict keeps its keys, the EMA target stays a plain copy
     log.info("device %s, precision %s, channels-last %s, compiled %s, %d training images, process %d of %d", device,
@@ -122,35 +115,46 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         trainer.load(run_dir / "checkpoints" / "last.pt")
         log.info("resumed from step %d", trainer.step)
     result = trainer.fit()
-    evaluation = None
     if rank != 0:  # rank 0 plots and evaluates
         return RunResult(None, method, result, None)
     if run_dir is not None:
-        metrics = read_metrics(run_dir)
-        plot_loss(metrics, run_dir / "plots" / "loss.png", f"{config.method} / {config.backbone}")
-        plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", f"{config.method} / {config.backbone}")
-        plot_monitor(metrics, run_dir / "plots" / "monitor.png", f"{config.method} / {config.backbone}")
-        if method.reconstructs and not config.data.stream:
-            path = plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
-            if trainer.logger is not None:
-                trainer.logger.image("reconstructions", path, result.steps)
+        _plot_run(run_dir, config, method, source.dataset, trainer, result.steps)
     if trainer.logger is not None:
         trainer.logger.close()
-    unlabeled = not config.data.stream and bool((dataset.labels < 0).all())
-    if evaluate and config.data.eval_data_dir is None and unlabeled:
-        log.warning("the training images have no labels, so the run was not evaluated; evaluate it on a labelled folder: "
-                    "selfsup eval %s --set data.eval_data_dir=FOLDER", run_dir or "RUN")
-        evaluate = False
-    if evaluate:
+    evaluation = None
+    if evaluate and _evaluable(config, source.dataset, run_dir):
         evaluation = evaluate_method(method, config, device, progress, precision)
         evaluation.training = {"seconds": round(result.seconds, 2), "steps": result.steps,
-                                  "images_seen": result.steps * config.train.batch_size,
-                                  "images_per_s": round(result.images_per_second, 1), "precision": precision,
-                                  "channels_last": channels_last, "compiled": compiled,
-                                  "device": str(device), **monitor_cost(monitor, result.seconds)}
+                               "images_seen": result.steps * config.train.batch_size,
+                               "images_per_s": round(result.images_per_second, 1), "precision": precision,
+                               "channels_last": channels_last, "compiled": compiled,
+                               "device": str(device), **monitor_cost(monitor, result.seconds)}
         if run_dir is not None:
             write_json(run_dir / "eval.json", evaluation.to_dict())
     return RunResult(run_dir, method, result, evaluation)
+
+
+def _plot_run(run_dir: Path, config: RunConfig, method: Method, dataset: ImageDataset | None, trainer: Trainer,
+              steps: int) -> None:
+    """plots/: the loss, the eigenspace tracking, the monitor and (methods that reconstruct) reconstructions."""
+    metrics = read_metrics(run_dir)
+    title = f"{config.method} / {config.backbone}"
+    plot_loss(metrics, run_dir / "plots" / "loss.png", title)
+    plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", title)
+    plot_monitor(metrics, run_dir / "plots" / "monitor.png", title)
+    if method.reconstructs and dataset is not None:
+        path = plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
+        if trainer.logger is not None:
+            trainer.logger.image("reconstructions", path, steps)
+
+
+def _evaluable(config: RunConfig, dataset: ImageDataset | None, run_dir: Path | None) -> bool:
+    """False (with the command to run) for unlabeled training images and no labelled folder to evaluate on."""
+    if config.data.eval_data_dir is None and dataset is not None and bool((dataset.labels < 0).all()):
+        log.warning("the training images have no labels, so the run was not evaluated; evaluate it on a labelled "
+                    "folder: selfsup eval %s --set data.eval_data_dir=FOLDER", run_dir or "RUN")
+        return False
+    return True
 
 
 def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels_last: bool = False
@@ -178,45 +182,6 @@ def monitor_cost(monitor: OnlineMonitor | None, training_seconds: float) -> dict
         return {}
     return {"monitor_seconds": round(monitor.seconds, 2), "monitor_measurements": monitor.measurements,
             "monitor_share": round(monitor.seconds / max(training_seconds, 1e-9), 4)}
-
-
-def _training_precision(config: RunConfig, method: Method, source: Any, device: torch.device) -> str:
-    """The run's precision: on a GPU ``auto`` times this run's own step in fp32 and bf16 (once per workload);
-    under several processes rank 0 decides for all."""
-    step_time = None
-    # (timing a step alone on rank 0 would wait forever in the batch-level losses' collectives: several processes
-    # use the probe)
-    if config.train.precision == "auto" and device.type == "cuda" and distributed.world_size() == 1:
-        batch = next(iter(source.epoch(0)))
-        step_time = method_step_timer(method, batch, device, shared=(source.dataset,))
-    workload = (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
-                f"batch {config.train.batch_size}")
-    choice = None
-    if distributed.rank() == 0:
-        choice = resolve_precision(config.train.precision, device, cache_root() / "precision.json", step_time,
-                                   workload)
-    return str(distributed.broadcast_object(choice))
-
-
-def decide_compile(config: RunConfig, method: Method, source: Any, device: torch.device, precision: str,
-                      channels_last: bool) -> bool:
-    """train.compile: ``auto`` compiles the encoder only where its measured gain on this run's step repays the
-    compile time over this run's length. Under several processes ``auto`` stays eager: timing a step alone on
-    rank 0 would wait forever in the batch-level losses' collectives (use ``on`` there)."""
-    choice = None
-    if distributed.rank() == 0:
-        choice = config.train.compile == "on"
-        if config.train.compile == "auto" and compiler_available(device) and distributed.world_size() == 1:
-            batch = next(iter(source.epoch(0)))
-            bf16 = precision == "bf16"
-            step = method_step_timer(method, batch, device, repeats=1, shared=(source.dataset,))(bf16)
-            total_steps = config.train.epochs * source.steps_per_epoch
-            workload = (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
-                        f"batch {config.train.batch_size}|{precision}|{'cl' if channels_last else 'nchw'}")
-            measure = compile_gain(method, batch, device, bf16, channels_last, shared=(source.dataset,))
-            choice = resolve_compile("auto", device, step * total_steps, measure, cache_root() / "precision.json",
-                                     workload)
-    return bool(distributed.broadcast_object(choice))
 
 
 def streaming_source(config: RunConfig, device: torch.device, rank: int = 0, world: int = 1) -> Any:

@@ -67,30 +67,35 @@ def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None
     return markdown
 
 
+def _render_speed(s: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    lines += [f"| {RunConfig().method} + Conv6, Fashion-MNIST, batch {s['batch_size']}: one step function "
+              "(`run_step`) for both | value |", "|---|---|",
+              f"| training throughput (data + augmentation + model) | {s['train_images_per_s']} images/s |",
+              f"| the same step on views made beforehand (model only) | {s['model_only_images_per_s']} images/s |",
+              f"| epoch time / model-only time (spread over {s.get('repeats', 1)} interleaved blocks) | "
+              f"{s['epoch_time_ratio_to_model']}x (+/- {s.get('ratio_spread', 0) / 2:.3f}) |",
+              f"| memory format, compiled (auto's choices) | {'channels-last' if s.get('channels_last') else 'NCHW'}, "
+              f"{'compiled' if s.get('compiled') else 'eager'} |",
+              f"| data + augmentation share of a step | {100 * s['data_share_of_step']:.1f}% |",
+              f"| precision chosen by `auto` (probe fp32 / bf16 ms) | {s['precision']} "
+              f"({s['precision_probe_ms']['fp32']} / {s['precision_probe_ms']['bf16']}) |", ""]
+    if s.get("table"):
+        best = max(s["table"], key=lambda row: row["images_per_s"])
+        lines += ["| model only: precision | format | compiled | images/s | compile s |", "|---|---|---|---|---|"]
+        lines += [f"| {r['precision']} | {r['format']} | {'yes' if r['compiled'] else 'no'} | {r['images_per_s']}"
+                  f"{' (best)' if r is best else ''} | {r['compile_seconds'] if r['compiled'] else ''} |"
+                  for r in s["table"]]
+        lines += ["", f"Training throughput at auto's choices / best model-only configuration: "
+                  f"{s['train_images_per_s'] / best['images_per_s']:.3f}x (target >= 1 / 1.1 = 0.909).", ""]
+    return lines
+
+
 def render(results: dict[str, Any]) -> str:
     lines = [f"Machine: {results['machine']}; torch {results['torch']}; budget {results['budget']}; "
              f"{results['date']}", ""]
     if results.get("speed"):
-        s = results["speed"]
-        lines += [f"| {RunConfig().method} + Conv6, Fashion-MNIST, batch {s['batch_size']}: one step function "
-                  "(`run_step`) for both | value |", "|---|---|",
-                  f"| training throughput (data + augmentation + model) | {s['train_images_per_s']} images/s |",
-                  f"| the same step on views made beforehand (model only) | {s['model_only_images_per_s']} images/s |",
-                  f"| epoch time / model-only time (spread over {s.get('repeats', 1)} interleaved blocks) | "
-                  f"{s['epoch_time_ratio_to_model']}x (+/- {s.get('ratio_spread', 0) / 2:.3f}) |",
-                  f"| memory format, compiled (auto's choices) | {'channels-last' if s.get('channels_last') else 'NCHW'}, "
-                  f"{'compiled' if s.get('compiled') else 'eager'} |",
-                  f"| data + augmentation share of a step | {100 * s['data_share_of_step']:.1f}% |",
-                  f"| precision chosen by `auto` (probe fp32 / bf16 ms) | {s['precision']} "
-                  f"({s['precision_probe_ms']['fp32']} / {s['precision_probe_ms']['bf16']}) |", ""]
-        if s.get("table"):
-            best = max(s["table"], key=lambda row: row["images_per_s"])
-            lines += ["| model only: precision | format | compiled | images/s | compile s |", "|---|---|---|---|---|"]
-            lines += [f"| {r['precision']} | {r['format']} | {'yes' if r['compiled'] else 'no'} | {r['images_per_s']}"
-                      f"{' (best)' if r is best else ''} | {r['compile_seconds'] if r['compiled'] else ''} |"
-                      for r in s["table"]]
-            lines += ["", f"Training throughput at auto's choices / best model-only configuration: "
-                      f"{s['train_images_per_s'] / best['images_per_s']:.3f}x (target >= 1 / 1.1 = 0.909).", ""]
+        lines += _render_speed(results["speed"])
     if results.get("eval"):
         e = results["eval"]
         sec = e["seconds"]

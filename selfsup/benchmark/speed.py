@@ -12,8 +12,7 @@ import torch
 
 from selfsup.benchmark.budgets import reference_config
 from selfsup.config import DataConfig, EvalConfig, RunConfig
-from selfsup.data.catalog import cache_root
-from selfsup.train.device import probe_step_time, resolve_device, resolve_precision
+from selfsup.train.device import probe_step_time, resolve_device
 
 
 def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
@@ -79,10 +78,10 @@ def _step_parts(config: RunConfig, device: torch.device, mode: tuple[bool, bool,
     """What a training run of ``config`` steps with on ``device``: the method, its optimizer, the batch source and
     the step settings. ``mode`` (bf16, channels-last, compiled) forces a configuration; None takes what training
     takes (``auto``: the device's measurements and the compile decision for this run's length)."""
-    from selfsup.api import build_method, decide_compile, training_data
+    from selfsup.api import build_method, training_data
     from selfsup.data import InMemorySource
     from selfsup.methods import MethodContext
-    from selfsup.train.device import resolve_channels_last
+    from selfsup.train.decisions import run_settings
     from selfsup.train.optim import build_optimizer
     from selfsup.train.step import StepSettings
 
@@ -91,10 +90,7 @@ def _step_parts(config: RunConfig, device: torch.device, mode: tuple[bool, bool,
     method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset))).to(device)
     source = InMemorySource(dataset, config.train.batch_size, 0, device)
     if mode is None:
-        cache = cache_root() / "precision.json"
-        precision = resolve_precision(config.train.precision, device, cache)
-        channels_last = resolve_channels_last(config.train.channels_last, device, cache, bf16=precision == "bf16")
-        compiled = decide_compile(config, method, source, device, precision, channels_last)
+        precision, channels_last, compiled = run_settings(config, method, source, device)
         mode = (precision == "bf16", channels_last, compiled)
     bf16, channels_last, compiled = mode
     if channels_last:
