@@ -240,3 +240,16 @@ def test_an_unlabeled_folder_trains_and_is_evaluated_on_a_labelled_one(tmp_path:
     assert result.exit_code == 2 and "data.eval_data_dir" in result.output
     result = invoke("eval", str(run), "--set", f"data.eval_data_dir={tmp_path / 'labelled'}")
     assert result.exit_code == 0 and "linear probe accuracy" in result.output, result.output
+
+
+def test_a_list_file_of_images_is_an_unlabeled_training_set(tmp_path: Path) -> None:
+    from selfsup.data.folders import FolderOptions
+
+    _png_folder(tmp_path / "pool", {"x": 3}, size=20)
+    listing = tmp_path / "train.txt"
+    listing.write_text("# three images\npool/x/x-0.png\n\npool/x/x-2.png\n")
+    data = load_dataset("image-folder", "train", data_dir=listing, options=FolderOptions(image_size=16))
+    assert data.images.shape == (2, 1, 16, 16) and data.labels.tolist() == [-1, -1] and data.classes == []
+    listing.write_text("pool/x/missing.png\n")
+    with pytest.raises(DatasetFileError, match="line 1: no image file pool/x/missing.png"):
+        load_dataset("image-folder", "train", data_dir=listing)

@@ -244,9 +244,11 @@ def candidate_folders(name: str, data_dir: str | Path | None) -> list[Path]:
 def locate(spec: DatasetSpec, data_dir: str | Path | None, download: bool) -> Path:
     if not spec.needs_files:
         return Path(".")
+    if spec.configurable and data_dir is not None and Path(data_dir).is_file():  # a list of image files
+        return Path(data_dir)
     folders = candidate_folders(spec.name, data_dir)
     for folder in folders:
-        if folder.is_dir() and (spec.name == "image-folder" or _has_marker(folder, spec.marker)):
+        if folder.is_dir() and (spec.configurable or _has_marker(folder, spec.marker)):
             return folder
     if download and spec.downloads:
         target = Path(data_dir) if data_dir is not None else cache_root() / spec.name

@@ -98,8 +98,34 @@ def held_out(labels: list[int], fraction: float, seed: int) -> set[int]:
     return chosen
 
 
+def list_file(path: Path) -> list[Path]:
+    """The images a list file names, one path per line (relative to the file's folder; blank lines and # comments
+    skipped); a missing one is named."""
+    paths = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        image = (path.parent / line).resolve()
+        if not image.is_file():
+            raise DatasetFileError(f"{path}, line {number}: no image file {line}")
+        paths.append(image)
+    if not paths:
+        raise DatasetFileError(f"{path}: lists no images")
+    return paths
+
+
 def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDataset:
-    """``split`` (train or test) of the image folder at ``folder``, decoded into memory."""
+    """``split`` (train or test) of the image folder at ``folder`` (or of the list file ``folder`` names: unlabeled
+    images), decoded into memory."""
+    if folder.is_file():
+        if split != "train":
+            raise DatasetFileError(f"{folder} lists unlabeled images, so it has no {split} split; evaluate on a "
+                                   "labelled folder with --set data.eval_data_dir=FOLDER")
+        paths = list_file(folder)
+        channels = options.channels or detect_channels(paths)
+        images = decoded(paths, options, channels)
+        return ImageDataset(torch.from_numpy(images), torch.full((len(paths),), -1, dtype=torch.int64), [])
     if (folder / "train").is_dir():
         train = class_files(folder / "train")
         classes = sorted(train)
