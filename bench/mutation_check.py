@@ -66,7 +66,7 @@ MUTATIONS = [
      "return -(F.normalize(p.float(), dim=1) * z.float()).sum(1).mean()",
      "tests/test_classic_bugs.py::test_negative_cosine_on_hand_picked_vectors "
      "tests/test_classic_bugs.py::test_gradients_reach_only_the_online_branch"),
-    ("checkpoints unpickled with weights_only=False", "selfsup/train/checkpoint.py",
+    ("checkpoints unpickled with weights_only=False", "selfsup/data/readers.py",
      "return torch.load(path, map_location=device, weights_only=True)",
      "return torch.load(path, map_location=device, weights_only=False)",
      "tests/test_trust.py::test_a_crafted_checkpoint_is_refused_and_its_code_does_not_run "
