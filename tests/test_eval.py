@@ -92,7 +92,7 @@ def test_inference_auto_is_measured_once_and_never_picks_a_slower_mode(tmp_path,
     assert resolve_inference("train", cpu, encoder, (1, 16, 16), cache, "bf16") == InferenceMode(bf16=True)
     timings = iter([1.0, 0.97, 0.5, 0.98])  # fp32, fp32 CL, bf16, bf16 CL (seconds)
     device_module = import_module("selfsup.train.device")  # (the package's `train` attribute is the function)
-    monkeypatch.setattr(device_module, "_best_forward_time", lambda *args: next(timings))
+    monkeypatch.setattr(device_module, "_best_step_time", lambda *args, **kwargs: next(timings))
     assert resolve_inference("auto", cpu, encoder, (1, 16, 16), cache) == InferenceMode(bf16=True)
     assert resolve_inference("auto", cpu, encoder, (1, 16, 16), cache) == InferenceMode(bf16=True)  # cached
     timings = iter([1.0, 0.97, 0.99, 0.98])  # nothing 5% faster than fp32 NCHW: keep it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,47 +22,24 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     step so that the machine's drifts fall on both alike; the ratio's spread over ``repeats`` blocks is reported."""
     import statistics
 
-    from selfsup.train.step import run_step
-
     config = reference_config(budget)
     device = resolve_device("auto")
-    method, optimizer, source, settings, compiled = _step_parts(config, device)
-    channels_last = settings.channels_last
-    generator = torch.Generator(device=device).manual_seed(0)
+    stepper = _Stepper.build(config, device)
     steps = budget["speed_steps"] * repeats
-    batches = (batch for epoch in itertools.count(1) for batch in source.epoch(epoch))
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    def timed_step(index: int, prepared: bool) -> float:
-        """One step; ``prepared``: its batch and views made before the clock starts (the model-only reference)."""
-        tic = time.perf_counter()
-        if prepared:
-            batch = next(batches)
-            if channels_last:
-                batch.images = batch.images.contiguous(memory_format=torch.channels_last)
-            views = method.make_views(batch, generator)
-            sync()
-            tic = time.perf_counter()
-        else:
-            batch, views = next(batches), None
-        run_step(method, method, optimizer, batch, generator, index, 2 * steps + 2, config.optim.lr, settings, views)
-        sync()
-        return time.perf_counter() - tic
-
-    timed_step(0, False), timed_step(1, True)  # warm-up, untimed: the first steps allocate
+    total = 2 * steps + 2
+    stepper.timed(0, total, False), stepper.timed(1, total, True)  # warm-up, untimed: the first steps allocate
     full, model = [], []
     for index in range(steps):
-        full.append(timed_step(2 + 2 * index, False))
-        model.append(timed_step(3 + 2 * index, True))
+        full.append(stepper.timed(2 + 2 * index, total, False))
+        model.append(stepper.timed(3 + 2 * index, total, True))
     block = steps // repeats
     ratios = [sum(full[i:i + block]) / sum(model[i:i + block]) for i in range(0, steps, block)]
     batch_size = config.train.batch_size
+    settings = stepper.settings
     return {
         "steps": steps, "repeats": repeats, "batch_size": batch_size, "precision": "bf16" if settings.bf16 else "fp32",
-        "channels_last": channels_last, "compiled": compiled, "step_function": "selfsup.train.step.run_step",
+        "channels_last": settings.channels_last, "compiled": stepper.compiled,
+        "step_function": "selfsup.train.step.run_step",
         "train_images_per_s": round(batch_size * steps / sum(full), 1),
         "model_only_images_per_s": round(batch_size * steps / sum(model), 1),
         "epoch_time_ratio_to_model": round(sum(full) / sum(model), 3),
@@ -73,43 +51,81 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     }
 
 
-def _step_parts(config: RunConfig, device: torch.device, mode: tuple[bool, bool, bool] | None = None
-                ) -> tuple:  # type: ignore[type-arg]
-    """What a training run of ``config`` steps with on ``device``: the method, its optimizer, the batch source and
-    the step settings. ``mode`` (bf16, channels-last, compiled) forces a configuration; None takes what training
-    takes (``auto``: the device's measurements and the compile decision for this run's length)."""
-    from selfsup.api import build_method, training_data
-    from selfsup.data import InMemorySource
-    from selfsup.methods import MethodContext
-    from selfsup.train.decisions import run_settings
-    from selfsup.train.optim import build_optimizer
-    from selfsup.train.step import StepSettings
+@dataclass
+class _Stepper:
+    """A training run's parts as the trainer steps them (the method, its optimizer, the batch source, the step
+    settings), timing one ``run_step`` at a time."""
 
-    dataset = training_data(config)
-    torch.manual_seed(0)
-    method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset))).to(device)
-    source = InMemorySource(dataset, config.train.batch_size, 0, device)
-    if mode is None:
-        precision, channels_last, compiled = run_settings(config, method, source, device)
-        mode = (precision == "bf16", channels_last, compiled)
-    bf16, channels_last, compiled = mode
-    if channels_last:
-        method = method.to(memory_format=torch.channels_last)
-    if compiled:
-        method.backbone.compile()
-    settings = StepSettings(device.type, bf16, channels_last, config.optim.grad_clip)
-    return method, build_optimizer(method, config.optim), source, settings, compiled
+    config: RunConfig
+    method: Any
+    optimizer: Any
+    source: Any
+    settings: Any
+    compiled: bool
+
+    def __post_init__(self) -> None:
+        self.device = self.source.dataset.images.device
+        self.generator = torch.Generator(device=self.device).manual_seed(0)
+        self.batches = (batch for epoch in itertools.count(1) for batch in self.source.epoch(epoch))
+
+    @classmethod
+    def build(cls, config: RunConfig, device: torch.device, mode: tuple[bool, bool, bool] | None = None,
+              dataset: Any = None) -> _Stepper:
+        """``mode`` (bf16, channels-last, compiled) forces a configuration; None takes what training takes
+        (``auto``: the device's measurements and the compile decision for this run's length). ``dataset``: the
+        training set, when it is already loaded."""
+        from selfsup.api import build_method, training_data
+        from selfsup.data import InMemorySource
+        from selfsup.methods import MethodContext
+        from selfsup.train.decisions import run_settings
+        from selfsup.train.optim import build_optimizer
+        from selfsup.train.step import StepSettings
+
+        dataset = dataset if dataset is not None else training_data(config)
+        torch.manual_seed(0)
+        method = build_method(config, MethodContext(dataset.channels, dataset.image_size, len(dataset))).to(device)
+        source = InMemorySource(dataset, config.train.batch_size, 0, device)
+        if mode is None:
+            precision, channels_last, compiled = run_settings(config, method, source, device)
+            mode = (precision == "bf16", channels_last, compiled)
+        bf16, channels_last, compiled = mode
+        if channels_last:
+            method = method.to(memory_format=torch.channels_last)
+        if compiled:
+            method.backbone.compile()
+        settings = StepSettings(device.type, bf16, channels_last, config.optim.grad_clip)
+        return cls(config, method, build_optimizer(method, config.optim), source, settings, compiled)
+
+    def timed(self, index: int, total: int, prepared: bool) -> float:
+        """Seconds of one step; ``prepared``: its batch and views made before the clock starts (model only)."""
+        from selfsup.train.step import run_step
+
+        tic = time.perf_counter()
+        if prepared:
+            batch = next(self.batches)
+            if self.settings.channels_last:
+                batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+            views = self.method.make_views(batch, self.generator)
+            _sync(self.device)
+            tic = time.perf_counter()
+        else:
+            batch, views = next(self.batches), None
+        run_step(self.method, self.method, self.optimizer, batch, self.generator, index, total, self.config.optim.lr,
+                 self.settings, views)
+        _sync(self.device)
+        return time.perf_counter() - tic
 
 
 def speed_table(budget: dict[str, Any], steps: int | None = None) -> list[dict[str, Any]]:
     """Model-only images/s (the trainer's step on views made beforehand) in every configuration: fp32 / bf16 x
     NCHW / channels-last x eager / compiled, each on a fresh copy of the reference method; compile seconds where
     compiled. Configurations this machine cannot run (compiling without a C++ compiler) are left out."""
+    from selfsup.api import training_data
     from selfsup.train.device import compiler_available
-    from selfsup.train.step import run_step
 
     config = reference_config(budget)
     device = resolve_device("auto")
+    dataset = training_data(config)  # read once for all eight configurations
     steps = steps or budget["speed_steps"]
     rows = []
     for compiled in (False, True):
@@ -117,25 +133,10 @@ def speed_table(budget: dict[str, Any], steps: int | None = None) -> list[dict[s
             continue
         for bf16 in (False, True):
             for channels_last in (False, True):
-                method, optimizer, source, settings, _ = _step_parts(config, device, (bf16, channels_last, compiled))
-                generator = torch.Generator(device=device).manual_seed(0)
-                batches = (b for epoch in itertools.count(1) for b in source.epoch(epoch))
-
-                def step(index: int) -> float:
-                    batch = next(batches)
-                    if channels_last:
-                        batch.images = batch.images.contiguous(memory_format=torch.channels_last)
-                    views = method.make_views(batch, generator)
-                    _sync(device)
-                    tic = time.perf_counter()
-                    run_step(method, method, optimizer, batch, generator, index, steps + 2, config.optim.lr, settings,
-                             views)
-                    _sync(device)
-                    return time.perf_counter() - tic
-
-                first = step(0)
-                step(1)
-                times = [step(2 + i) for i in range(steps)]
+                stepper = _Stepper.build(config, device, (bf16, channels_last, compiled), dataset)
+                first = stepper.timed(0, steps + 2, True)
+                stepper.timed(1, steps + 2, True)
+                times = [stepper.timed(2 + i, steps + 2, True) for i in range(steps)]
                 rows.append({"precision": "bf16" if bf16 else "fp32",
                              "format": "channels-last" if channels_last else "NCHW",
                              "compiled": compiled, "images_per_s": round(config.train.batch_size * steps / sum(times), 1),

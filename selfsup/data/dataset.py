@@ -15,6 +15,25 @@ from typing import Protocol
 import torch
 
 
+def class_balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
+    """Sorted indices of ``size`` (< N) images, drawn per class in proportion to the class counts (largest
+    remainders), so a balanced set gives a balanced subset. A pure function of (labels, size, seed)."""
+    labels = labels.cpu()
+    if size <= 0:
+        return torch.zeros(0, dtype=torch.long)
+    generator = torch.Generator().manual_seed(seed)
+    classes, counts = labels.unique(return_counts=True)
+    exact = counts.double() * size / labels.shape[0]
+    quota = exact.floor().long()
+    remainder_order = (exact - quota).argsort(descending=True, stable=True)
+    quota[remainder_order[: size - int(quota.sum())]] += 1
+    chosen = []
+    for label, take in zip(classes.tolist(), quota.tolist()):
+        members = (labels == label).nonzero().squeeze(1)
+        chosen.append(members[torch.randperm(members.shape[0], generator=generator)[:take]])
+    return torch.cat(chosen).sort().values
+
+
 class ImageDataset:
     """uint8 images (N, C, H, W) with int64 labels (N,); label -1 means unlabeled."""
 

@@ -5,8 +5,9 @@
   ``crop`` scales the shorter side to the size and centre-crops (no distortion), ``stretch`` resizes both sides.
 - With ``train/`` and ``test/``, classes are matched between the splits by name (the training split's sorted
   class names define the labels); a class that only one split has is an error naming both lists.
-- Without them, the class subfolders are split into train and test, class-balanced, drawing
-  ``data.test_fraction`` of each class with ``data.val_seed``; the log says so.
+- Without them, the class subfolders are split into train and test, class-balanced: ``data.test_fraction`` of
+  the images, in proportion to the class counts (``class_balanced_indices``, as the validation split is drawn),
+  with ``data.val_seed``; the log says so.
 - A file that cannot be decoded is named in the error.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selfsup.data.dataset import ImageDataset
+from selfsup.data.dataset import ImageDataset, class_balanced_indices
 from selfsup.data.readers import IMAGE_SUFFIXES, decode_image
 from selfsup.errors import ConfigError, DatasetFileError
 
@@ -84,20 +85,6 @@ def detect_channels(paths: list[Path]) -> int:
     return 1
 
 
-def held_out(labels: list[int], fraction: float, seed: int) -> set[int]:
-    """Indices of ``fraction`` of each class (rounded, at least one where a class has two or more images)."""
-    generator = torch.Generator().manual_seed(seed)
-    by_class: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        by_class.setdefault(label, []).append(index)
-    chosen: set[int] = set()
-    for members in by_class.values():
-        count = min(len(members) - 1, max(1, round(fraction * len(members)))) if len(members) > 1 else 0
-        order = torch.randperm(len(members), generator=generator)[:count].tolist()
-        chosen.update(members[i] for i in order)
-    return chosen
-
-
 def list_file(path: Path) -> list[Path]:
     """The images a list file names, one path per line (relative to the file's folder; blank lines and # comments
     skipped); a missing one is named."""
@@ -123,9 +110,8 @@ def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDatase
             raise DatasetFileError(f"{folder} lists unlabeled images, so it has no {split} split; evaluate on a "
                                    "labelled folder with --set data.eval_data_dir=FOLDER")
         paths = list_file(folder)
-        channels = options.channels or detect_channels(paths)
-        images = decoded(paths, options, channels)
-        return ImageDataset(torch.from_numpy(images), torch.full((len(paths),), -1, dtype=torch.int64), [])
+        return ImageDataset(torch.from_numpy(decoded(paths, options)), torch.full((len(paths),), -1, dtype=torch.int64),
+                            [])
     if (folder / "train").is_dir():
         train = class_files(folder / "train")
         classes = sorted(train)
@@ -151,30 +137,29 @@ def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDatase
             if split != "train":
                 raise DatasetFileError(f"{folder} holds unlabeled images (no class subfolders), so it has no {split} "
                                        "split; evaluate on a labelled folder with --set data.eval_data_dir=FOLDER")
-            paths, labels = every, [-1] * len(every)
+            paths, labels = every, every_label
         else:
-            test = held_out(every_label, options.test_fraction, options.seed)
-            log.warning("%s has no train/ and test/ subfolders: %d of its %d images (data.test_fraction=%g of each "
-                        "class, drawn with data.val_seed=%d) are the test split", folder, len(test), len(every),
+            size = min(len(every) - 1, round(options.test_fraction * len(every)))
+            test = set(class_balanced_indices(torch.tensor(every_label), size, options.seed).tolist())
+            log.warning("%s has no train/ and test/ subfolders: %d of its %d images (data.test_fraction=%g, "
+                        "class-balanced, drawn with data.val_seed=%d) are the test split", folder, len(test), len(every),
                         options.test_fraction, options.seed)
             keep = [i for i in range(len(every)) if (i in test) == (split == "test")]
             paths, labels = [every[i] for i in keep], [every_label[i] for i in keep]
-    if classes == [""]:
+    if classes == [""]:  # the unlabeled folder's one pseudo-class
         classes, labels = [], [-1] * len(paths)
-    channels = options.channels or detect_channels(paths)
-    images = decoded(paths, options, channels)
-    return ImageDataset(torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), classes)
+    return ImageDataset(torch.from_numpy(decoded(paths, options)), torch.tensor(labels, dtype=torch.int64), classes)
 
 
-def decoded(paths: list[Path], options: FolderOptions, channels: int) -> np.ndarray:
+def decoded(paths: list[Path], options: FolderOptions) -> np.ndarray:
     """The images decoded to (N, C, S, S) uint8, cached under ~/.cache/selfsup/folders/ keyed by every file's path,
-    size and modification time and the decoding settings: a second run starts in seconds, a changed file decodes
-    again."""
+    size and modification time and the decoding settings: a second run starts in seconds (no file is opened), a
+    changed file decodes again. ``options.channels`` None: detected on a cache miss."""
     import hashlib
 
     from selfsup.data.catalog import cache_root
 
-    digest = hashlib.sha1(f"{options.image_size}|{channels}|{options.resize}".encode())
+    digest = hashlib.sha1(f"{options.image_size}|{options.channels or 'auto'}|{options.resize}".encode())
     for path in paths:
         stat = path.stat()
         digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
@@ -184,6 +169,7 @@ def decoded(paths: list[Path], options: FolderOptions, channels: int) -> np.ndar
             return np.load(cache, allow_pickle=False)
         except (OSError, ValueError):
             log.warning("%s: unreadable cache, decoding again", cache)
+    channels = options.channels or detect_channels(paths)
     images = np.stack([decode_image(path, options.image_size, channels, options.resize) for path in paths])
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -12,31 +12,17 @@ from dataclasses import dataclass
 import torch
 
 from selfsup.data.catalog import DATASETS, load_dataset
-from selfsup.data.dataset import ImageDataset
+from selfsup.data.dataset import ImageDataset, class_balanced_indices
 from selfsup.data.folders import FolderOptions
 from selfsup.errors import ConfigError
 
 
 def validation_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
-    """Sorted indices of ``size`` images, drawn per class in proportion to the class counts (largest remainders),
-    so a balanced training split gives a balanced validation split. A pure function of (labels, size, seed)."""
-    labels = labels.cpu()
-    if size <= 0:
-        return torch.zeros(0, dtype=torch.long)
-    if size >= labels.shape[0]:
+    """The validation split's indices: ``class_balanced_indices`` of the training labels, drawn by ``seed``."""
+    if size > 0 and size >= labels.shape[0]:
         raise ConfigError(f"data.val_size={size}: a validation split of {size} images needs more than the "
                           f"{labels.shape[0]} training images; set data.val_size smaller (0: no validation split)")
-    generator = torch.Generator().manual_seed(seed)
-    classes, counts = labels.unique(return_counts=True)
-    exact = counts.double() * size / labels.shape[0]
-    quota = exact.floor().long()
-    remainder_order = (exact - quota).argsort(descending=True, stable=True)
-    quota[remainder_order[: size - int(quota.sum())]] += 1
-    chosen = []
-    for label, take in zip(classes.tolist(), quota.tolist()):
-        members = (labels == label).nonzero().squeeze(1)
-        chosen.append(members[torch.randperm(members.shape[0], generator=generator)[:take]])
-    return torch.cat(chosen).sort().values
+    return class_balanced_indices(labels, size, seed)
 
 
 def without(dataset: ImageDataset, indices: torch.Tensor) -> ImageDataset:
@@ -48,8 +34,6 @@ def without(dataset: ImageDataset, indices: torch.Tensor) -> ImageDataset:
 
 def resolve_val_size(dataset: str, val_size: int | None) -> int:
     """``data.val_size`` as a number: ``None`` is the dataset's default (0 where it has none)."""
-    from selfsup.config import ConfigError
-
     spec = DATASETS.get(dataset)
     size = spec.val_size if val_size is None else val_size
     if size and spec.train_split != "train":

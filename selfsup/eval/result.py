@@ -80,13 +80,17 @@ class Evaluation:
 
     # -- the plain dictionary's reading interface --------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:
-        value = self.to_dict().get(key)
+        value = getattr(self, key) if key in self.__dataclass_fields__ and key != "extra" else self.extra.get(key)
         if value is None:
             raise KeyError(key)
-        return getattr(self, key) if key in self.__dataclass_fields__ else value
+        return value
 
     def __contains__(self, key: object) -> bool:
-        return key in self.to_dict()
+        try:
+            self[str(key)]
+        except KeyError:
+            return False
+        return True
 
     def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self else default

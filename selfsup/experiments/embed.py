@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from selfsup.data import DATASETS, ImageDataset, load_dataset
-from selfsup.data.readers import IMAGE_SUFFIXES, decode_image
+from selfsup.data.folders import FolderOptions, decoded
+from selfsup.data.readers import IMAGE_SUFFIXES
 from selfsup.errors import ConfigError, DatasetFileError
 from selfsup.eval import extract_features
 from selfsup.train.rundir import read_run_config
@@ -43,7 +44,7 @@ def read_images(folder: Path, size: int, channels: int, resize: str = "crop") ->
         entries += [(path, label) for path in sorted(sub.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
     if not entries:
         raise DatasetFileError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or in its subfolders")
-    images = np.stack([decode_image(path, size, channels, resize) for path, _ in entries])
+    images = decoded([path for path, _ in entries], FolderOptions(size, channels, resize))  # cached, as training's
     labels = torch.tensor([label for _, label in entries], dtype=torch.int64)
     return ImageDataset(torch.from_numpy(images), labels, classes, folder.name), [str(p) for p, _ in entries]
 

@@ -95,8 +95,7 @@ def reference_records(records: list[RunRecord]) -> list[RunRecord]:
             label = "raw pixels" if name == "raw-pixels" else f"random-init {config.backbone}"
             if several:
                 label += f" ({config.data.dataset}, {eval_config.split})"
-            metrics = {column: float(getattr(evaluation, prop)) for column, prop in HEADLINE}
-            seen[label] = RunRecord(label, record.path, "reference", "reference", {}, metrics, None, None,
+            seen[label] = RunRecord(label, record.path, "reference", "reference", {}, evaluation.headline(), None, None,
                                     evaluation.scored_on)
     return list(seen.values())
 

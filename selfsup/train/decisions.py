@@ -38,17 +38,15 @@ def training_precision(config: RunConfig, method: Method, source: Any, device: t
     if config.train.precision == "auto" and device.type == "cuda" and distributed.world_size() == 1:
         batch = next(iter(source.epoch(0)))
         step_time = method_step_timer(method, batch, device, shared=(source.dataset,))
-    workload = (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
-                f"batch {config.train.batch_size}")
     choice = None
     if distributed.rank() == 0:
         choice = resolve_precision(config.train.precision, device, cache_root() / "precision.json", step_time,
-                                   workload)
+                                   _workload(config, method))
     return str(distributed.broadcast_object(choice))
 
 
 def decide_compile(config: RunConfig, method: Method, source: Any, device: torch.device, precision: str,
-                      channels_last: bool) -> bool:
+                   channels_last: bool) -> bool:
     """train.compile: ``auto`` compiles the encoder only where its measured gain on this run's step repays the
     compile time over this run's length. Under several processes ``auto`` stays eager: timing a step alone on
     rank 0 would wait forever in the batch-level losses' collectives (use ``on`` there)."""
@@ -60,11 +58,14 @@ def decide_compile(config: RunConfig, method: Method, source: Any, device: torch
             bf16 = precision == "bf16"
             step = method_step_timer(method, batch, device, repeats=1, shared=(source.dataset,))(bf16)
             total_steps = config.train.epochs * source.steps_per_epoch
-            workload = (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
-                        f"batch {config.train.batch_size}|{precision}|{'cl' if channels_last else 'nchw'}")
+            workload = f"{_workload(config, method)}|{precision}|{'cl' if channels_last else 'nchw'}"
             measure = compile_gain(method, batch, device, bf16, channels_last, shared=(source.dataset,))
             choice = resolve_compile("auto", device, step * total_steps, measure, cache_root() / "precision.json",
                                      workload)
     return bool(distributed.broadcast_object(choice))
 
 
+def _workload(config: RunConfig, method: Method) -> str:
+    """What a step's cost depends on, as a cache key: method, encoder, image shape, batch."""
+    return (f"{config.method}|{config.backbone}|{method.context.in_channels}x{method.context.image_size}|"
+            f"batch {config.train.batch_size}")

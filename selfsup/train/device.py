@@ -61,28 +61,36 @@ def probe_step_time(device: torch.device, bf16: bool, repeats: int = 3, channels
     return _best_step_time(lambda: model(x).float().square().mean(), device, bf16, repeats)
 
 
-def _best_step_time(loss_fn: Callable[[], torch.Tensor], device: torch.device, bf16: bool, repeats: int) -> float:
-    """Best of ``repeats`` timed forward + backward passes of ``loss_fn`` (after one warm-up), synchronised."""
+def _best_step_time(loss_fn: Callable[[], torch.Tensor], device: torch.device, bf16: bool, repeats: int,
+                    backward: bool = True) -> float:
+    """Best of ``repeats`` timed passes of ``loss_fn`` (after one warm-up), synchronised: forward + backward, or
+    (``backward=False``) the forward pass alone, without autograd."""
     best = float("inf")
     for _ in range(repeats + 1):
         start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.set_grad_enabled(backward), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = loss_fn().float()
-        loss.backward()
+        if backward:
+            loss.backward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best
 
 
+def _cached(cache: Path | None) -> dict[str, str]:
+    """The measurements remembered in the JSON file ``cache`` (none when it is missing or unreadable)."""
+    if cache is None or not cache.exists():
+        return {}
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def _cached_choice(cache: Path | None, key: str, measure) -> str:  # type: ignore[no-untyped-def]
     """``measure()`` once per key, remembered in the JSON file ``cache``."""
-    known: dict[str, str] = {}
-    if cache is not None and cache.exists():
-        try:
-            known = json.loads(cache.read_text())
-        except (OSError, ValueError):
-            known = {}
+    known = _cached(cache)
     if key in known:
         return known[key]
     choice = measure()
@@ -150,13 +158,12 @@ def resolve_inference(setting: str, device: torch.device, module: nn.Module, inp
 
     def measure() -> str:
         probe = copy.deepcopy(encoder).eval()
-        forward = probe
         x = torch.rand(batch, *input_shape, device=device)
         times = {}
         for mode in INFERENCE_MODES:
             mode.prepare(probe)
             images = x.contiguous(memory_format=torch.channels_last) if mode.channels_last else x.contiguous()
-            times[str(mode)] = _best_forward_time(lambda: forward(images), device, mode.bf16)
+            times[str(mode)] = _best_step_time(lambda: probe(images), device, mode.bf16, 3, backward=False)
         best = min(times, key=times.__getitem__)
         choice = best if times[best] * 1.05 < times[str(InferenceMode())] else str(InferenceMode())
         log.info("inference auto on %s: %s ms per %d images -> %s", device_name(device),
@@ -165,20 +172,6 @@ def resolve_inference(setting: str, device: torch.device, module: nn.Module, inp
 
     chosen = _cached_choice(cache, key, measure)
     return next(mode for mode in INFERENCE_MODES if str(mode) == chosen)
-
-
-@torch.no_grad()
-def _best_forward_time(forward: Callable[[], torch.Tensor], device: torch.device, bf16: bool, repeats: int = 3
-                       ) -> float:
-    best = float("inf")
-    for _ in range(repeats + 1):  # the first is a warm-up
-        start = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            forward().float()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 MAX_COMPILE_GAIN = 2.0  # no measurement unless even this speed-up could repay the quickest compile
@@ -203,8 +196,7 @@ def resolve_compile(setting: str, device: torch.device, expected_seconds: float,
     if not compiler_available(device):
         return False
     key = f"compile|{device_name(device)}|{torch.__version__}|{torch.get_num_threads()}|{workload}"
-    known = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
-    if key not in known and expected_seconds * (1 - 1 / MAX_COMPILE_GAIN) < MIN_COMPILE_SECONDS:
+    if key not in _cached(cache) and expected_seconds * (1 - 1 / MAX_COMPILE_GAIN) < MIN_COMPILE_SECONDS:
         return False
 
     def measured() -> str:
