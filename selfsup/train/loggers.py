@@ -14,7 +14,6 @@ from typing import Any
 
 from selfsup.errors import ConfigError
 
-LOGGERS = ("jsonl", "tensorboard")
 GROUPS = {"embedding_std": "collapse", "effective_rank": "collapse", "collapsed": "collapse"}
 
 
@@ -41,7 +40,7 @@ class TensorBoardLogger:
                 continue
             if math.isfinite(value):
                 self.writer.add_scalar(self.tag(key), value, step)
-        self.writer.flush()
+        self.writer.flush()  # a line every log_every steps: an interrupted run keeps its events
 
     def image(self, tag: str, path: Path, step: int) -> None:
         """A PNG the run wrote (plots/reconstructions.png) as an image."""
