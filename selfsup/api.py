@@ -15,6 +15,7 @@ from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
 from selfsup.config import ConfigError, DataConfig, EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
+from selfsup.data.dataset import check_one_batch
 from selfsup.data.catalog import cache_root
 from selfsup.data.folders import folder_options
 from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
@@ -39,6 +40,7 @@ from selfsup.train.rundir import (
 )
 
 log = logging.getLogger(__name__)
+RUN_LOG = logging.getLogger("selfsup.run")  # what a run uses (its data): shown by the command line without -v
 
 
 @dataclass
@@ -56,12 +58,16 @@ def setup_device(config: RunConfig) -> torch.device:
 
 
 def training_data(config: RunConfig) -> ImageDataset:
+    """The images the run trains on: the dataset's training split less the validation images, then
+    ``data.classes`` and ``data.limit``; every image batch must fit (at least one batch); logs where it came from."""
     spec = DATASETS.get(config.data.dataset)
     resolve_val_size(spec.name, config.data.val_size)  # a split that cannot be held out fails before any reading
     dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download,
                            folder_options(config.data))
+    read, fingerprint = len(dataset), dataset.fingerprint()
     # the validation images are never trained on: every tuning path scores on them
     dataset = held_out_of_training(spec.name, dataset, config.data.val_size, config.data.val_seed)
+    held_out = read - len(dataset)
     if config.data.classes is not None:
         keep = torch.isin(dataset.labels, torch.tensor(config.data.classes))
         if not keep.any():
@@ -70,6 +76,9 @@ def training_data(config: RunConfig) -> ImageDataset:
         dataset = dataset.subset(keep.nonzero().squeeze(1))
     if config.data.limit is not None:
         dataset = dataset.random_subset(config.data.limit, config.train.seed)
+    check_one_batch(len(dataset), config.train.batch_size)
+    RUN_LOG.info("data: %s from %s: %d training images read (content fingerprint %s), %d held out for validation "
+                 "(data.val_size), %d trained on", spec.name, dataset.source, read, fingerprint, held_out, len(dataset))
     return dataset
 
 
@@ -164,13 +173,14 @@ def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels
     if not config.monitor.enabled:
         return None
     data = config.data
-    if data.stream or not resolve_val_size(data.dataset, data.val_size):
-        log.info("online monitor off: it needs a validation split (data.val_size > 0) of an in-memory dataset")
+    if data.stream:
+        log.info("online monitor off: it needs an in-memory dataset")
         return None
     splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
                              with_test=False, options=folder_options(data))
     if splits.val is None or bool((splits.val.labels < 0).any()):
-        log.info("online monitor off: the validation images have no labels")
+        RUN_LOG.info("online monitor off: no labelled validation split (data.val_size resolved to 0: unlabeled "
+                     "images, or a class with under 20 images; set data.val_size=N to hold some out)")
         return None
     return OnlineMonitor(splits.fit.to(device), splits.val.to(device), config.monitor, config.eval, device, bf16,
                          seed=data.val_seed, channels_last=channels_last)
@@ -196,9 +206,8 @@ def streaming_source(config: RunConfig, device: torch.device, rank: int = 0, wor
     options = folder_options(config.data)
     assert options is not None
     folder = locate(spec, config.data.data_dir, False)
-    root = folder / "train" if (folder / "train").is_dir() else folder
-    return StreamingFolderSource(root, options.image_size, options.channels or 3, config.train.batch_size,
-                                 config.train.seed, device, rank, world, config.data.workers)
+    return StreamingFolderSource(folder, options, config.train.batch_size, config.train.seed, device, rank, world,
+                                 config.data.workers)
 
 
 def _prepare_on_rank0(run_dir: Path, config: RunConfig, resume: bool) -> bool:
@@ -215,7 +224,20 @@ def _prepare_on_rank0(run_dir: Path, config: RunConfig, resume: bool) -> bool:
     return has_checkpoint
 
 
-def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> tuple[ImageDataset, ImageDataset]:
+@dataclass
+class EvaluationSplits:
+    """The labelled images the protocols fit on, the images they score, and the data source record (eval.json's
+    ``data``: where the images came from, how many per split, a content fingerprint). Unpacks as (fit, scored)."""
+
+    fit: ImageDataset
+    scored: ImageDataset
+    data: dict[str, Any]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter((self.fit, self.scored))
+
+
+def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> EvaluationSplits:
     """(labelled images to fit on, images to score): the training split less the validation images, and the
     test split (``eval.split=test``) or the validation images (``eval.split=val``); either optionally limited to a
     fixed random subset (``eval.train_limit``, ``eval.test_limit``)."""
@@ -229,8 +251,9 @@ def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> t
     fit = splits.fit
     if eval_config.split == "val":
         if splits.val is None:
-            raise ConfigError(f"eval.split=val needs a validation split, and data.val_size is 0 for {data.dataset}; "
-                              "set data.val_size=N")
+            raise ConfigError(f"eval.split=val needs a validation split, and there is none for {data.dataset} "
+                              f"({data.data_dir or 'the default folder'}: data.val_size resolved to 0); set "
+                              "data.val_size=N")
         scored = splits.val
     else:
         scored = splits.test
@@ -238,16 +261,15 @@ def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> t
         fit = fit.random_subset(eval_config.train_limit, seed)
     if eval_config.test_limit is not None:
         scored = scored.random_subset(eval_config.test_limit, seed)
-    return fit, scored
+    return EvaluationSplits(fit, scored, splits.record())
 
 
-def split_description(data: DataConfig, eval_config: EvalConfig, fit: ImageDataset, scored: ImageDataset
-                      ) -> dict[str, Any]:
+def split_description(data: DataConfig, eval_config: EvalConfig, splits: EvaluationSplits) -> dict[str, Any]:
     """What eval.json says about where its numbers come from."""
-    val_size = resolve_val_size(data.dataset, data.val_size)
+    val_size = splits.data["val_images"]
     fitted_on = f"train less the {val_size} validation images" if val_size else "train"
-    return {"scored_on": eval_config.split, "scored_images": len(scored), "fitted_on": fitted_on,
-            "fitted_images": len(fit), "val_size": val_size, "val_seed": data.val_seed}
+    return {"scored_on": eval_config.split, "scored_images": len(splits.scored), "fitted_on": fitted_on,
+            "fitted_images": len(splits.fit), "val_size": val_size, "val_seed": data.val_seed}
 
 
 def inference_mode(eval_config: EvalConfig, device: torch.device, module: nn.Module, dataset: ImageDataset,
@@ -265,7 +287,8 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
                     precision: str | None = None) -> Evaluation:
     """Every protocol on ``method``'s frozen features; extracted at the run's ``precision`` (resolved again when
     not given) unless ``eval.precision=fp32``."""
-    train_split, test_split = evaluation_splits(config.data, config.eval, config.train.seed)
+    splits = evaluation_splits(config.data, config.eval, config.train.seed)
+    train_split, test_split = splits
     if precision is None:
         precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
     mode = inference_mode(config.eval, device, method, train_split, precision)
@@ -273,7 +296,8 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
     try:
         result = evaluate_embedding(method.embed, train_split, test_split, config.eval, device, config.train.seed,
                                     progress, mode.bf16, mode.channels_last)
-        result.split = split_description(config.data, config.eval, train_split, test_split)
+        result.split = split_description(config.data, config.eval, splits)
+        result.data = splits.data
         result.config = config.to_dict()  # what these numbers belong to (report and bench check it)
         if method.reconstructs:
             result.reconstruction = reconstruction_error(method, test_split, device, config.eval.extract_batch_size)

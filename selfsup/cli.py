@@ -61,6 +61,7 @@ def cli(verbose: bool) -> None:
     selfsup baseline --dataset fashion-mnist --backbone conv6 --out runs/base
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("selfsup.run").setLevel(logging.INFO)  # what a run uses (its data source) is always said
 
 
 @cli.command()

@@ -158,14 +158,14 @@ def test_a_grayscale_folder_is_read_at_its_configured_size_with_one_channel(tmp_
     _png_folder(tmp_path / "train", {"zero": 3, "one": 2})
     _png_folder(tmp_path / "test", {"one": 1, "zero": 1})
     config = RunConfig().replace({"dataset": "image-folder", "data_dir": str(tmp_path), "data.image_size": 28,
-                                  "data.val_size": 0})
+                                  "data.val_size": 0, "train.batch_size": 4})
     train = training_data(config)
     assert train.images.shape == (5, 1, 28, 28) and train.classes == ["one", "zero"]
     assert train.labels.tolist() == [0, 0, 1, 1, 1] and train.images[0].float().mean() == 80  # "one": grey 80
     _, test = evaluation_splits(config.data, EvalConfig(), 0)
     assert test.labels.tolist() == [0, 1] and test.images.shape == (2, 1, 28, 28)  # labels by class name
     colour = RunConfig().replace({"dataset": "image-folder", "data_dir": str(tmp_path), "data.channels": 3,
-                                  "data.val_size": 0, "data.resize": "stretch"})
+                                  "data.val_size": 0, "data.resize": "stretch", "train.batch_size": 4})
     assert training_data(colour).images.shape == (5, 3, 32, 32)
     from selfsup.errors import ConfigError
 

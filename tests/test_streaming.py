@@ -11,29 +11,30 @@ import torch
 import selfsup
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import ImageDataset, InMemorySource
-from selfsup.data.readers import read_image_folder
+from selfsup.data.folders import FolderOptions, read_folder
 from selfsup.data.streaming import StreamingFolderSource
 
 SIZE = 32
+OPTIONS = FolderOptions(SIZE, 3)
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """48 PNG images of 3 classes, various sizes (decoding resizes and crops them to 32 px)."""
+    """48 training PNG images of 3 classes, various sizes (decoding resizes and crops them to 32 px)."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
     root = tmp_path / "images"
     for c in range(3):
-        (root / f"class{c}").mkdir(parents=True)
+        (root / "train" / f"class{c}").mkdir(parents=True)
         for i in range(16):
             h, w = int(rng.integers(24, 48)), int(rng.integers(24, 48))
-            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / f"class{c}" / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "train" / f"class{c}" / f"{i}.png")
     return root
 
 
 def test_every_image_once_per_epoch_across_processes(folder: Path) -> None:
-    sources = [StreamingFolderSource(folder, SIZE, 3, 16, seed=1, device="cpu", rank=r, world=2) for r in range(2)]
+    sources = [StreamingFolderSource(folder, OPTIONS, 16, seed=1, device="cpu", rank=r, world=2) for r in range(2)]
     for epoch in range(2):
         seen = torch.cat([b.indices for s in sources for b in s.epoch(epoch)])
         assert sorted(seen.tolist()) == list(range(48))  # 48 = 3 global batches of 16: nothing dropped
@@ -42,10 +43,9 @@ def test_every_image_once_per_epoch_across_processes(folder: Path) -> None:
 
 
 def test_streamed_batches_equal_the_in_memory_ones(folder: Path) -> None:
-    images, labels, classes = read_image_folder(folder, SIZE, 3)
-    memory = InMemorySource(ImageDataset(images, labels, classes), 16, seed=3, device="cpu", rank=1, world=2)
+    memory = InMemorySource(read_folder(folder, "train", OPTIONS), 16, seed=3, device="cpu", rank=1, world=2)
     for workers in (0, 2):
-        stream = StreamingFolderSource(folder, SIZE, 3, 16, seed=3, device="cpu", rank=1, world=2, workers=workers)
+        stream = StreamingFolderSource(folder, OPTIONS, 16, seed=3, device="cpu", rank=1, world=2, workers=workers)
         for a, b in zip(memory.epoch(1, start_step=1), stream.epoch(1, start_step=1), strict=True):
             assert torch.equal(a.indices, b.indices) and torch.equal(a.labels, b.labels)
             assert torch.equal(a.images, b.images)

@@ -222,7 +222,7 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
 
     from selfsup.api import build_method
     from selfsup.data import ImageDataset, InMemorySource, load_dataset
-    from selfsup.data.readers import read_image_folder
+    from selfsup.data.folders import FolderOptions, read_folder
     from selfsup.data.streaming import StreamingFolderSource
     from selfsup.methods import MethodContext
     from selfsup.train.step import StepSettings, run_step
@@ -233,13 +233,13 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for i, (image, label) in enumerate(zip(data.images, data.labels.tolist())):
-            folder = root / f"class{label}"
-            folder.mkdir(exist_ok=True)
+            folder = root / "train" / f"class{label}"
+            folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image[0].numpy()).save(folder / f"{i}.png")
-        decoded, labels, classes = read_image_folder(root, 32, 3)
-        sources = {"in-memory": InMemorySource(ImageDataset(decoded, labels, classes), batch_size, 0, device)}
+        options = FolderOptions(32, 3)
+        sources = {"in-memory": InMemorySource(read_folder(root, "train", options), batch_size, 0, device)}
         for workers in (0, 1, 2):
-            sources[f"stream, {workers} workers"] = StreamingFolderSource(root, 32, 3, batch_size, 0, device,
+            sources[f"stream, {workers} workers"] = StreamingFolderSource(root, options, batch_size, 0, device,
                                                                           workers=workers)
         config = reference_config({"limit": images, "epochs": 1}).replace({"dataset": "image-folder"})
         torch.manual_seed(0)

@@ -24,7 +24,7 @@ from selfsup.data.readers import (
     read_idx_pair,
     read_stl_binary,
 )
-from selfsup.errors import DatasetNotFoundError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.errors import ConfigError, DatasetNotFoundError
 from selfsup.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,11 @@ class DatasetSpec:
     needs_files: bool = True
     debian_package: str | None = None
     classes: list[str] = field(default_factory=list)
-    val_size: int = 0  # images held out of `train` as the default validation split (0: none)
+    # images held out of `train` as the default validation split; None: splits.default_val_size (10% of the labelled
+    # training images, class-balanced, at most 5,000; none when a class has under 20 images)
+    val_size: int | None = None
     configurable: bool = False  # read(folder, split, FolderOptions): size, channels and splits come from the config
+    expects: str = ""  # the files a folder must hold, as said when --data-dir does not hold them
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -87,7 +90,8 @@ def _first_existing(folder: Path, stem: str) -> Path:
 
 _FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _register(DatasetSpec(
-    name="fashion-mnist", val_size=5000, channels=1, image_size=28, num_classes=10, read=_idx_reader(FASHION_CLASSES),
+    name="fashion-mnist", expects="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or not)",
+     channels=1, image_size=28, num_classes=10, read=_idx_reader(FASHION_CLASSES),
     marker="t10k-labels-idx1-ubyte*", debian_package="dataset-fashion-mnist", classes=FASHION_CLASSES,
     downloads=(
         Download(_FASHION_URL + "train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "train-images-idx3-ubyte.gz"),
@@ -100,7 +104,8 @@ _register(DatasetSpec(
 _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _MNIST_CLASSES = [str(i) for i in range(10)]
 _register(DatasetSpec(
-    name="mnist", val_size=5000, channels=1, image_size=28, num_classes=10, read=_idx_reader(_MNIST_CLASSES),
+    name="mnist", expects="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or not)",
+     channels=1, image_size=28, num_classes=10, read=_idx_reader(_MNIST_CLASSES),
     marker="t10k-labels-idx1-ubyte*", classes=_MNIST_CLASSES,
     downloads=(
         Download(_MNIST_URL + "train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "train-images-idx3-ubyte.gz"),
@@ -123,7 +128,7 @@ def _cifar_reader(subdir: str, train_files: list[str], test_files: list[str], la
 
 
 _register(DatasetSpec(
-    name="cifar10", val_size=5000, channels=3, image_size=32, num_classes=10, classes=CIFAR10_CLASSES,
+    name="cifar10", expects="cifar-10-batches-py/ with data_batch_1..5 and test_batch", channels=3, image_size=32, num_classes=10, classes=CIFAR10_CLASSES,
     read=_cifar_reader("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels",
                        CIFAR10_CLASSES),
     marker="*test_batch",
@@ -132,7 +137,7 @@ _register(DatasetSpec(
 ))
 _CIFAR100_CLASSES = [str(i) for i in range(100)]
 _register(DatasetSpec(
-    name="cifar100", val_size=5000, channels=3, image_size=32, num_classes=100, classes=_CIFAR100_CLASSES,
+    name="cifar100", expects="cifar-100-python/ with train and test", channels=3, image_size=32, num_classes=100, classes=_CIFAR100_CLASSES,
     read=_cifar_reader("cifar-100-python", ["train"], ["test"], "fine_labels", _CIFAR100_CLASSES),
     marker="*test",
     downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
@@ -152,8 +157,10 @@ def _read_stl(folder: Path, split: str) -> ImageDataset:
 
 
 _register(DatasetSpec(
-    name="stl10", channels=3, image_size=96, num_classes=10, read=_read_stl, marker="*test_X.bin",
+    name="stl10", expects="stl10_binary/ with train_X.bin, train_y.bin, test_X.bin, test_y.bin, unlabeled_X.bin",
+    channels=3, image_size=96, num_classes=10, read=_read_stl, marker="*test_X.bin",
     splits=("train", "test", "unlabeled", "train+unlabeled"), train_split="train+unlabeled", classes=STL10_CLASSES,
+    val_size=0,
     downloads=(Download("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", "91f7769df0f17e558f3565bffb0c7dfb",
                         "stl10_binary.tar.gz", extract=True),),
 ))
@@ -242,16 +249,22 @@ def candidate_folders(name: str, data_dir: str | Path | None) -> list[Path]:
 
 
 def locate(spec: DatasetSpec, data_dir: str | Path | None, download: bool) -> Path:
+    """The folder (or list file) ``spec`` is read from. An explicit ``data_dir`` is the only place looked at: when
+    it does not hold the dataset (and cannot be downloaded into it), the run is refused naming the folder and the
+    files expected there; nothing else is read in its place."""
     if not spec.needs_files:
+        if data_dir is not None:
+            raise ConfigError(f"data.data_dir {data_dir}: {spec.name} is built in and reads no files; drop "
+                              "--data-dir, or name the dataset the folder holds (--dataset image-folder for images)")
         return Path(".")
-    if spec.configurable and data_dir is not None and Path(data_dir).is_file():  # a list of image files
-        return Path(data_dir)
-    folders = candidate_folders(spec.name, data_dir)
+    if data_dir is not None:
+        return _explicit_folder(spec, Path(data_dir), download)
+    folders = candidate_folders(spec.name, None)
     for folder in folders:
-        if folder.is_dir() and (spec.configurable or _has_marker(folder, spec.marker)):
+        if folder.is_dir() and _has_marker(folder, spec.marker):
             return folder
     if download and spec.downloads:
-        target = Path(data_dir) if data_dir is not None else cache_root() / spec.name
+        target = cache_root() / spec.name
         try:
             fetch(spec, target)
             return target
@@ -266,6 +279,50 @@ def locate(spec: DatasetSpec, data_dir: str | Path | None, download: bool) -> Pa
     raise DatasetNotFoundError(
         f"dataset {spec.name!r} not found; looked in: {', '.join(str(f) for f in folders)}\nTo get it:\n" + "\n".join(hints)
     )
+
+
+def _explicit_folder(spec: DatasetSpec, folder: Path, download: bool) -> Path:
+    """``folder`` (or ``folder/<name>``) when it holds ``spec``'s files; else downloaded into it, or refused."""
+    if spec.configurable:
+        if folder.is_dir() or folder.is_file():
+            return folder
+        raise DatasetNotFoundError(f"data.data_dir {folder}: no such folder or list file")
+    for candidate in (folder, folder / spec.name):
+        if candidate.is_dir() and _has_marker(candidate, spec.marker):
+            return candidate
+    if download and spec.downloads:
+        try:
+            fetch(spec, folder)
+            return folder
+        except OSError as error:
+            log.warning("download of %s into %s failed: %s", spec.name, folder, error)
+    state = "does not exist" if not folder.exists() else ("is not a folder" if not folder.is_dir()
+                                                           else "does not hold it")
+    raise DatasetNotFoundError(
+        f"data.data_dir {folder} {state}: {spec.name} expects {spec.expects or spec.marker} there (or in "
+        f"{folder / spec.name}); nothing else was read in its place. Name the dataset the folder holds with --dataset "
+        "(image-folder for a folder of images), or drop --data-dir to use the installed copy")
+
+
+def detect_dataset(folder: Path) -> str | None:
+    """The dataset a folder holds, for ``--data-dir`` without ``--dataset``: ``image-folder`` when it holds images
+    (or is a list file), a built-in dataset whose files are in it (the folder's name decides between datasets with
+    the same files, else the first registered), None when it holds neither."""
+    from selfsup.data.readers import IMAGE_SUFFIXES
+
+    if folder.is_file():
+        return "image-folder"
+    if not folder.is_dir():
+        return None
+    matches = [spec.name for spec in map(DATASETS.get, DATASETS.names()) if spec.needs_files and not spec.configurable
+               and _has_marker(folder, spec.marker)]
+    named = [name for name in matches if name in folder.resolve().parts[-1]]
+    if named or matches:
+        return max(named, key=len) if named else matches[0]
+    for depth in ("*", "*/*", "*/*/*"):
+        if any(path.suffix.lower() in IMAGE_SUFFIXES for path in folder.glob(depth)):
+            return "image-folder"
+    return None
 
 
 def _has_marker(folder: Path, pattern: str) -> bool:
@@ -317,4 +374,5 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
     folder = locate(spec, data_dir, download)
     dataset = spec.read(folder, split, options or FolderOptions()) if spec.configurable else spec.read(folder, split)
     dataset.name = name
+    dataset.source = str(folder.resolve()) if spec.needs_files else "built in"
     return dataset

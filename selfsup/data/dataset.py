@@ -8,12 +8,14 @@ streaming source for folders larger than memory only has to offer the same
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
+from selfsup.errors import ConfigError
 
 def class_balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
     """Sorted indices of ``size`` (< N) images, drawn per class in proportion to the class counts (largest
@@ -46,6 +48,7 @@ class ImageDataset:
         self.labels = labels
         self.classes = classes
         self.name = name
+        self.source = ""  # where it was read from (a folder, a list file, "built in"); set by load_dataset
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -59,7 +62,19 @@ class ImageDataset:
         return self.images.shape[-1]
 
     def subset(self, indices: torch.Tensor) -> ImageDataset:
-        return ImageDataset(self.images[indices], self.labels[indices], self.classes, self.name)
+        return self._like(self.images[indices], self.labels[indices])
+
+    def _like(self, images: torch.Tensor, labels: torch.Tensor) -> ImageDataset:
+        """Another dataset of the same name, classes and source."""
+        dataset = ImageDataset(images, labels, self.classes, self.name)
+        dataset.source = self.source
+        return dataset
+
+    def fingerprint(self) -> str:
+        """SHA-1 (first 16 hex digits) of the images and labels in order: the content, whatever the files."""
+        digest = hashlib.sha1(self.images.cpu().contiguous().numpy().tobytes())
+        digest.update(self.labels.cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def random_subset(self, n: int, seed: int) -> ImageDataset:
         """A fixed random subset of ``n`` images (the same for the same seed)."""
@@ -69,7 +84,7 @@ class ImageDataset:
         return self.subset(order[:n].sort().values)
 
     def to(self, device: torch.device | str) -> ImageDataset:
-        return ImageDataset(self.images.to(device), self.labels.to(device), self.classes, self.name)
+        return self._like(self.images.to(device), self.labels.to(device))
 
     def float_batches(self, batch_size: int) -> Iterator[torch.Tensor]:
         """Images in order as float [0, 1] batches, for feature extraction."""
@@ -95,6 +110,13 @@ class BatchSource(Protocol):
     steps_per_epoch: int
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[Batch]: ...
+
+
+def check_one_batch(images: int, batch_size: int) -> None:
+    """A training set must hold at least one batch (the last partial batch of an epoch is dropped)."""
+    if images < batch_size:
+        raise ConfigError(f"train.batch_size {batch_size} is larger than the training set ({images} images), so an "
+                          "epoch would hold no step; lower --batch-size or train on more images (--limit)")
 
 
 def local_batch_size(batch_size: int, world: int) -> int:
@@ -128,8 +150,7 @@ class InMemorySource:
 
     def __init__(self, dataset: ImageDataset, batch_size: int, seed: int, device: torch.device | str,
                  rank: int = 0, world: int = 1) -> None:
-        if len(dataset) < batch_size:
-            raise ValueError(f"batch size {batch_size} is larger than the training set ({len(dataset)} images)")
+        check_one_batch(len(dataset), batch_size)
         local_batch_size(batch_size, world)
         self.dataset = dataset.to(device)
         self.batch_size = batch_size

@@ -105,13 +105,19 @@ def list_file(path: Path) -> list[Path]:
 def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDataset:
     """``split`` (train or test) of the image folder at ``folder`` (or of the list file ``folder`` names: unlabeled
     images), decoded into memory."""
+    paths, labels, classes = folder_files(folder, split, options)
+    return ImageDataset(torch.from_numpy(decoded(paths, options)), torch.tensor(labels, dtype=torch.int64), classes)
+
+
+def folder_files(folder: Path, split: str, options: FolderOptions) -> tuple[list[Path], list[int], list[str]]:
+    """The image files of ``split`` (train or test) of the folder (or list file) at ``folder``, their labels (-1:
+    unlabeled) and the class names: the one listing every reader of folders uses (in memory, streamed)."""
     if folder.is_file():
         if split != "train":
             raise DatasetFileError(f"{folder} lists unlabeled images, so it has no {split} split; evaluate on a "
                                    "labelled folder with --set data.eval_data_dir=FOLDER")
         paths = list_file(folder)
-        return ImageDataset(torch.from_numpy(decoded(paths, options)), torch.full((len(paths),), -1, dtype=torch.int64),
-                            [])
+        return paths, [-1] * len(paths), []
     if (folder / "train").is_dir():
         train = class_files(folder / "train")
         classes = sorted(train)
@@ -148,7 +154,7 @@ def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDatase
             paths, labels = [every[i] for i in keep], [every_label[i] for i in keep]
     if classes == [""]:  # the unlabeled folder's one pseudo-class
         classes, labels = [], [-1] * len(paths)
-    return ImageDataset(torch.from_numpy(decoded(paths, options)), torch.tensor(labels, dtype=torch.int64), classes)
+    return paths, labels, classes
 
 
 def decoded(paths: list[Path], options: FolderOptions) -> np.ndarray:

@@ -144,22 +144,6 @@ def read_stl_binary(images_path: Path, labels_path: Path | None) -> tuple[torch.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def list_image_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
-    """One subfolder per class, sorted; files sorted within each."""
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if not classes:
-        raise DatasetFileError(f"{root}: an image folder needs one subfolder per class, found none")
-    paths, labels = [], []
-    for index, name in enumerate(classes):
-        for path in sorted((root / name).iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                paths.append(path)
-                labels.append(index)
-    if not paths:
-        raise DatasetFileError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class folders")
-    return paths, labels, classes
-
-
 def decode_image(path: Path, size: int, channels: int, resize: str = "crop") -> np.ndarray:
     """Decode, convert to ``channels`` and resize to ``size`` x ``size``; (C, size, size) uint8. ``crop``: the
     shorter side to ``size``, then a centre crop (no distortion); ``stretch``: both sides to ``size``."""
@@ -180,11 +164,3 @@ def decode_image(path: Path, size: int, channels: int, resize: str = "crop") -> 
     except (OSError, UnidentifiedImageError) as error:
         raise DatasetFileError(f"{path}: cannot decode image ({error})") from error
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-
-
-def read_image_folder(root: Path, size: int, channels: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    paths, labels, classes = list_image_folder(root)
-    images = np.stack([decode_image(path, size, channels) for path in paths])
-    return torch.from_numpy(images), torch.tensor(labels, dtype=torch.int64), classes
-
-

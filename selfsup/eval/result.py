@@ -29,6 +29,8 @@ class Evaluation:
     reconstruction: dict[str, Any] | None = None  # mse on the scored split (methods that reconstruct)
     training: dict[str, Any] | None = None  # seconds, steps, images seen, precision, device, monitor cost
     baseline: dict[str, Any] | None = None  # what baseline this is (raw pixels, random init) and its settings
+    data: dict[str, Any] | None = None  # the data source: dataset, folder, images per split, content fingerprint
+    collapsed: dict[str, Any] | None = None  # the training stopped on a collapsed representation: step, statistics
     extra: dict[str, Any] = field(default_factory=dict)  # keys of a read eval.json this class does not know
 
     @property

@@ -37,7 +37,8 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     dataset = data.dataset
     device = resolve_device("auto")
     train_precision = resolve_precision("auto", device, cache_root() / "precision.json")
-    train_split, test_split = evaluation_splits(data, eval_config, seed)
+    splits = evaluation_splits(data, eval_config, seed)
+    train_split, test_split = splits
     torch.manual_seed(seed)
     encoders: dict[str, nn.Module] = {
         "raw-pixels": RawPixels(),
@@ -50,7 +51,8 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
         mode = inference_mode(eval_config, device, encoder, train_split, train_precision)
         result = evaluate_embedding(encoder, train_split, test_split, eval_config, device, seed, bf16=mode.bf16,
                                     channels_last=mode.channels_last)
-        result.split = split_description(data, eval_config, train_split, test_split)
+        result.split = split_description(data, eval_config, splits)
+        result.data = splits.data
         result.baseline = {"name": name, "dataset": dataset, "backbone": backbone if name != "raw-pixels" else None,
                               "seconds": round(time.perf_counter() - tic, 2),
                               "eval": dataclasses.asdict(eval_config)}
