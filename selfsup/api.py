@@ -15,17 +15,18 @@ from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
 from selfsup.config import ConfigError, DataConfig, EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
-from selfsup.data.dataset import check_one_batch
 from selfsup.data.catalog import cache_root
+from selfsup.data.dataset import check_one_batch
 from selfsup.data.folders import folder_options
 from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
+from selfsup.errors import CheckpointError
 from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.eval.monitor import OnlineMonitor
 from selfsup.eval.plots import plot_eigenspace, plot_image_rows, plot_loss, plot_monitor
 from selfsup.methods import Method, MethodContext, get_method
 from selfsup.ops import distributed
-from selfsup.train import Trainer, TrainResult, resolve_device, resolve_precision
-from selfsup.train.checkpoint import has_checkpoint, load_checkpoint
+from selfsup.train import CollapseError, Trainer, TrainResult, resolve_device, resolve_precision
+from selfsup.train.checkpoint import has_checkpoint, load_checkpoint, load_model_state
 from selfsup.train.decisions import run_settings
 from selfsup.train.device import (
     InferenceMode,
@@ -33,6 +34,7 @@ from selfsup.train.device import (
 )
 from selfsup.train.rundir import (
     RunDirectoryError,
+    RunLock,
     prepare_run_dir,
     read_metrics,
     read_run_config,
@@ -110,20 +112,40 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     torch.manual_seed(config.train.seed)  # the initial weights are part of what the seed fixes
     method = build_method(config, context)  # a model that cannot be built (decoder shapes) leaves nothing behind
     run_dir = Path(out) if out is not None else None
+    lock = RunLock(run_dir) if run_dir is not None and rank == 0 else None
+    if lock is not None:
+        lock.acquire()  # a directory another process trains into is refused before anything is written
+    try:
+        return _train_into(config, run_dir, lock, resume, evaluate, progress, method, source, device, rank, world)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_into(config: RunConfig, run_dir: Path | None, lock: RunLock | None, resume: bool, evaluate: bool,
+                progress: bool, method: Method, source: Any, device: torch.device, rank: int, world: int) -> RunResult:
+    """The rest of ``train`` once the data and the model are built, with the run directory locked."""
     has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
+    if lock is not None:
+        lock.acquire()  # a directory created just now
     method.attach_data(source.dataset)
     precision, channels_last, compiled = run_settings(config, method.to(device), source, device)
     if compiled:
         method.backbone.compile()  # in place: the state dict keeps its keys, the EMA target stays a plain copy
     log.info("device %s, precision %s, channels-last %s, compiled %s, %d training images, process %d of %d", device,
-             precision, channels_last, compiled, context.num_examples, rank + 1, world)
+             precision, channels_last, compiled, method.context.num_examples, rank + 1, world)
     monitor = online_monitor(config, device, precision == "bf16", channels_last) if rank == 0 else None
     trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last, monitor)
     if has_checkpoint:
         assert run_dir is not None
         trainer.load(run_dir / "checkpoints" / "last.pt")
         log.info("resumed from step %d", trainer.step)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except CollapseError as error:  # eval.json says the run collapsed, and where (report and compare read it)
+        if run_dir is not None and rank == 0:
+            write_json(run_dir / "eval.json", Evaluation(collapsed=error.record, config=config.to_dict()).to_dict())
+        raise
     if rank != 0:  # rank 0 plots and evaluates
         return RunResult(None, method, result, None)
     if run_dir is not None:
@@ -342,9 +364,12 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:
     if not has_checkpoint(checkpoint_path):
         raise RunDirectoryError(f"{run_dir} has no checkpoint (checkpoints/last.pt); was it trained?")
     state = load_checkpoint(checkpoint_path, device)
-    context = MethodContext(**state["context"])
+    try:
+        context = MethodContext(**state["context"])
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{checkpoint_path} is not a selfsup checkpoint (no data context: {error})") from None
     method = build_method(config, context)
-    method.load_state_dict(state["model"])
+    load_model_state(method, state, checkpoint_path, config.to_dict())
     return method.to(device).eval()
 
 
@@ -357,6 +382,9 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -
     device = setup_device(config)
     method = load(run_dir, device)
     evaluation = evaluate_method(method, config, device)
+    collapses = [record for record in read_metrics(run_dir) if record.get("event") == "collapsed"]
+    if collapses:  # the figures are those of the checkpoint from before the collapse
+        evaluation.collapsed = {key: value for key, value in collapses[-1].items() if key not in ("event", "epoch")}
     name = "eval.json" if config.eval.split == trained.eval.split else f"eval-{config.eval.split}.json"
     write_json(run_dir / name, evaluation.to_dict())
     return evaluation, run_dir / name

@@ -115,12 +115,31 @@ def build_config(method: str, config_file: str | None, options: dict[str, Any], 
     overrides.update({key: value for key, value in options.items() if value is not None})
     overrides.update(sets)
     if not config_file:  # in one step: a method's required inputs (nn-byol's neighbours) come with the overrides
-        return RunConfig.for_method(method, recipe or "tuned", overrides)
+        config = RunConfig.for_method(method, recipe or "tuned", overrides)
+        return with_detected_dataset(config, overrides)
     base = RunConfig.from_yaml(config_file)
     if recipe is not None and recipe != base.recipe:
         raise ConfigError(f"--recipe {recipe} and --config {config_file} (recipe {base.recipe}) disagree; a "
                           "config file holds every value, so give one or the other")
     return base.replace(overrides)
+
+
+def with_detected_dataset(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """A data folder given without a dataset name is read as what it holds (``detect_dataset``: an image folder, or
+    a dataset's files), and the log says so; a folder holding neither is refused."""
+    from selfsup.config import resolve_key
+    from selfsup.data.catalog import detect_dataset
+
+    named = {resolve_key(key, type(config.params)) for key in overrides if key not in ("method", "backbone", "recipe")}
+    if config.data.data_dir is None or ("data", "dataset") in named:
+        return config
+    folder = Path(config.data.data_dir)
+    detected = detect_dataset(folder)
+    if detected is None:
+        state = "does not exist" if not folder.exists() else "holds no images and no files of a dataset selfsup reads"
+        raise ConfigError(f"--data-dir {folder} {state}; name the dataset with --dataset (see `selfsup datasets`)")
+    logging.getLogger("selfsup.run").info("--data-dir %s without --dataset: read as %s", folder, detected)
+    return config.replace({"data.dataset": detected}) if detected != config.data.dataset else config
 
 
 RUN_OPTIONS = [

@@ -8,6 +8,8 @@ the safe loader. Everything raises ``ConfigError`` naming the key or the file.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -31,6 +33,22 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: not valid YAML{line} ({problem})") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> dict[str, Any]:
+    """A JSON file holding an object; a file cut short, with flipped bits or of another shape is a RunDirectoryError
+    naming it (exit 2), never a decoder traceback."""
+    from selfsup.errors import RunDirectoryError
+
+    try:
+        raw = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        text = str(error).strip()
+        detail = getattr(error, "strerror", None) or (text.splitlines()[0][:120] if text else type(error).__name__)
+        raise RunDirectoryError(f"{path}: cannot read this {what} ({detail}); it is cut short or corrupt") from None
+    if not isinstance(raw, dict):
+        raise RunDirectoryError(f"{path}: not a {what} selfsup wrote (it holds a {type(raw).__name__}, not an object)")
+    return raw
 
 
 def build_dataclass(cls: type, raw: dict[str, Any], where: str) -> Any:
@@ -115,7 +133,13 @@ def _to_float(value: Any, where: str) -> float:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{where} expects a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ConfigError(f"{where} is out of range: {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
+    return number
 
 
 def _to_str(value: Any, where: str) -> str:

@@ -8,6 +8,7 @@ work starts. Method-specific fields live in the method's own ``Config`` dataclas
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,22 @@ from selfsup.registry import BACKBONES, METHODS, OPTIMIZERS  # filled by the lay
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+LARGEST_INT = 2**31 - 1  # no count, size or seed of a run is larger; a larger one is a typo or an overflow
+
+
+def check_numbers(section: Any, where: str) -> None:
+    """Every number of a config section (and in its tuples) is finite and a whole number fits ``LARGEST_INT``:
+    an infinite learning rate or a NaN temperature is a mistake in the input, not a divergence to find later."""
+    for item in dataclasses.fields(section):
+        value = getattr(section, item.name)
+        for number in value if isinstance(value, tuple) else (value,):
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                continue
+            _check(math.isfinite(number), f"{where}.{item.name} must be a finite number, got {value!r}")
+            _check(abs(number) <= LARGEST_INT or isinstance(number, float),
+                   f"{where}.{item.name} is out of range: {value!r} (at most {LARGEST_INT})")
 
 
 @dataclass(frozen=True)
@@ -126,9 +143,12 @@ class TrainConfig:
     # (once per device, method, encoder and shape; cached) over the run's expected length repays the compile time
     compile: str = "auto"
     logger: str = "jsonl"  # metrics.jsonl always; tensorboard: event files in RUN/tensorboard/ as well
+    # stop (exit 1) once the collapse monitor has flagged this many steps in a row (embedding std < 0.1: every image
+    # maps to nearly the same point); the checkpoint from before the collapse is kept. 0: train on regardless
+    collapse_patience: int = 50
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
+        _check(1 <= self.epochs <= 10_000, f"train.epochs must be in [1, 10000], got {self.epochs}")
         _check(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
         _check(self.precision in ("auto", "fp32", "bf16"), f"train.precision must be auto, fp32 or bf16, got {self.precision!r}")
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
@@ -139,6 +159,7 @@ class TrainConfig:
         _check(self.channels_last in ("auto", "on", "off"),
                f"train.channels_last must be auto, on or off, got {self.channels_last!r}")
         _check(self.compile in ("auto", "on", "off"), f"train.compile must be auto, on or off, got {self.compile!r}")
+        _check(self.collapse_patience >= 0, f"train.collapse_patience must be >= 0 (0: off), got {self.collapse_patience}")
         _check(self.logger in ("jsonl", "tensorboard"), f"train.logger must be jsonl or tensorboard, got {self.logger!r}")
 
 
@@ -229,6 +250,9 @@ class RunConfig:
             object.__setattr__(self, "params", build_dataclass(method_cls.Config, self.params, "params"))
         elif not isinstance(self.params, method_cls.Config):
             raise ConfigError(f"params must be a {method_cls.Config.__name__}, got {type(self.params).__name__}")
+        for name in SECTIONS:
+            check_numbers(getattr(self, name), name)
+        check_numbers(self.params, "params")
         method_cls.validate_run(self)
 
     @classmethod

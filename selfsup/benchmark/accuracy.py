@@ -4,7 +4,6 @@ finished runs whose eval.json belongs to their config."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,7 @@ def current_evaluation(run_dir: Path) -> Evaluation:
     """The run's eval.json, evaluated again when it was computed with another config than the run's."""
     from selfsup.api import evaluate_run
 
-    evaluation = Evaluation.from_dict(json.loads((run_dir / "eval.json").read_text()))
+    evaluation = Evaluation.read(run_dir / "eval.json")
     stale = evaluation_differences(evaluation.to_dict(), read_run_config(run_dir))
     if stale:
         log.warning("%s/eval.json was computed with another config (%s); evaluating the run again", run_dir,
@@ -71,7 +70,7 @@ def _current_baselines(base_dir: Path, names: tuple[str, ...]) -> dict[str, Eval
     """The baselines' eval.json files when they exist and were scored on the test split with today's defaults."""
     if not all((base_dir / name / "eval.json").exists() for name in names):
         return None
-    found = {name: Evaluation.from_dict(json.loads((base_dir / name / "eval.json").read_text())) for name in names}
+    found = {name: Evaluation.read(base_dir / name / "eval.json") for name in names}
     defaults = dataclasses.asdict(EvalConfig())
     for name, evaluation in found.items():
         recorded = (evaluation.baseline or {}).get("eval")

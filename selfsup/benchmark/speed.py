@@ -221,7 +221,7 @@ def bench_stream(images: int = 4096, batch_size: int = 256, steps: int = 8) -> d
     from PIL import Image
 
     from selfsup.api import build_method
-    from selfsup.data import ImageDataset, InMemorySource, load_dataset
+    from selfsup.data import InMemorySource, load_dataset
     from selfsup.data.folders import FolderOptions, read_folder
     from selfsup.data.streaming import StreamingFolderSource
     from selfsup.methods import MethodContext

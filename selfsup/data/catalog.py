@@ -88,9 +88,11 @@ def _first_existing(folder: Path, stem: str) -> Path:
     raise DatasetFileError(f"{folder}: missing {stem}(.gz)")
 
 
+IDX_FILES = ("train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte "
+             "(.gz or not)")
 _FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _register(DatasetSpec(
-    name="fashion-mnist", expects="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or not)",
+    name="fashion-mnist", expects=IDX_FILES,
      channels=1, image_size=28, num_classes=10, read=_idx_reader(FASHION_CLASSES),
     marker="t10k-labels-idx1-ubyte*", debian_package="dataset-fashion-mnist", classes=FASHION_CLASSES,
     downloads=(
@@ -104,7 +106,7 @@ _register(DatasetSpec(
 _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _MNIST_CLASSES = [str(i) for i in range(10)]
 _register(DatasetSpec(
-    name="mnist", expects="train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or not)",
+    name="mnist", expects=IDX_FILES,
      channels=1, image_size=28, num_classes=10, read=_idx_reader(_MNIST_CLASSES),
     marker="t10k-labels-idx1-ubyte*", classes=_MNIST_CLASSES,
     downloads=(
@@ -128,7 +130,8 @@ def _cifar_reader(subdir: str, train_files: list[str], test_files: list[str], la
 
 
 _register(DatasetSpec(
-    name="cifar10", expects="cifar-10-batches-py/ with data_batch_1..5 and test_batch", channels=3, image_size=32, num_classes=10, classes=CIFAR10_CLASSES,
+    name="cifar10", expects="cifar-10-batches-py/ with data_batch_1..5 and test_batch",
+    channels=3, image_size=32, num_classes=10, classes=CIFAR10_CLASSES,
     read=_cifar_reader("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels",
                        CIFAR10_CLASSES),
     marker="*test_batch",
@@ -137,7 +140,8 @@ _register(DatasetSpec(
 ))
 _CIFAR100_CLASSES = [str(i) for i in range(100)]
 _register(DatasetSpec(
-    name="cifar100", expects="cifar-100-python/ with train and test", channels=3, image_size=32, num_classes=100, classes=_CIFAR100_CLASSES,
+    name="cifar100", expects="cifar-100-python/ with train and test",
+    channels=3, image_size=32, num_classes=100, classes=_CIFAR100_CLASSES,
     read=_cifar_reader("cifar-100-python", ["train"], ["test"], "fine_labels", _CIFAR100_CLASSES),
     marker="*test",
     downloads=(Download("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",

@@ -17,6 +17,7 @@ import torch
 
 from selfsup.errors import ConfigError
 
+
 def class_balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
     """Sorted indices of ``size`` (< N) images, drawn per class in proportion to the class counts (largest
     remainders), so a balanced set gives a balanced subset. A pure function of (labels, size, seed)."""

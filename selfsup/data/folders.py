@@ -80,8 +80,8 @@ def detect_channels(paths: list[Path]) -> int:
             with Image.open(path) as image:
                 if image.mode not in GRAYSCALE_MODES:
                     return 3
-        except (OSError, UnidentifiedImageError) as error:
-            raise DatasetFileError(f"{path}: cannot decode image ({error})") from None
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
+            raise DatasetFileError(f"{path}: cannot decode image ({type(error).__name__}: {error})") from None
     return 1
 
 
@@ -89,7 +89,11 @@ def list_file(path: Path) -> list[Path]:
     """The images a list file names, one path per line (relative to the file's folder; blank lines and # comments
     skipped); a missing one is named."""
     paths = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetFileError(f"{path}: cannot read this list of image files ({error})") from None
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

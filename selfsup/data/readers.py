@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zipfile
+import zlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,8 @@ def read_state(path: Path, device: torch.device | str = "cpu", what: str = "chec
                 f"({refused[:200]}); selfsup never runs code from a file. Was it written by selfsup?") from None
         raise CheckpointError(f"{path}: cannot read {what} (not a file torch.save wrote, or truncated or "
                               "corrupt)") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+            UnicodeDecodeError, OverflowError, MemoryError, zipfile.BadZipFile) as error:
         first = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: cannot read {what} ({first}); the file is truncated or corrupt") from None
 
@@ -48,7 +51,7 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as handle:
                 return handle.read()
         return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise DatasetFileError(f"{path}: cannot read ({error}); the file is truncated or corrupt") from error
 
 
@@ -109,19 +112,24 @@ def read_cifar_batches(paths: list[Path], label_key: str) -> tuple[torch.Tensor,
         try:
             with open(path, "rb") as handle:
                 batch = _ArrayUnpickler(handle, encoding="bytes").load()
-        except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
-            raise DatasetFileError(f"{path}: cannot unpickle CIFAR batch ({error})") from None
+        except Exception as error:  # noqa: BLE001  (a corrupt pickle fails in many ways; none runs code: see above)
+            raise DatasetFileError(f"{path}: cannot unpickle CIFAR batch ({type(error).__name__}: "
+                                   f"{str(error)[:200]}); the file is truncated or corrupt") from None
         if not isinstance(batch, dict):
             raise DatasetFileError(f"{path}: not a CIFAR batch (a {type(batch).__name__}, not a dict)")
         data = batch.get(b"data")
         batch_labels = batch.get(label_key.encode())
         if data is None or batch_labels is None:
             raise DatasetFileError(f"{path}: not a CIFAR batch (keys {sorted(k.decode() for k in batch)})")
-        data = np.asarray(data, dtype=np.uint8)
+        try:
+            data = np.asarray(data, dtype=np.uint8)
+            batch_labels = np.asarray(batch_labels, dtype=np.int64)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise DatasetFileError(f"{path}: not a CIFAR batch ({error})") from None
         if data.ndim != 2 or data.shape[1] != 3072 or len(batch_labels) != data.shape[0]:
             raise DatasetFileError(f"{path}: unexpected CIFAR batch shape {data.shape}")
         images.append(data.reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch_labels, dtype=np.int64))
+        labels.append(batch_labels)
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
 
@@ -161,6 +169,7 @@ def decode_image(path: Path, size: int, channels: int, resize: str = "crop") -> 
             left, top = (width - size) // 2, (height - size) // 2
             image = image.crop((left, top, left + size, top + size))
             array = np.asarray(image, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as error:
-        raise DatasetFileError(f"{path}: cannot decode image ({error})") from error
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+            MemoryError) as error:  # Pillow's plugins fail on corrupt files with any of these
+        raise DatasetFileError(f"{path}: cannot decode image ({type(error).__name__}: {str(error)[:200]})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

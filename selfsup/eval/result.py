@@ -9,8 +9,13 @@ scripts written against the plain dictionary.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from selfsup.coercion import read_json
+from selfsup.errors import RunDirectoryError
 
 # the headline figures: (column, property), higher is better; the report's and compare's columns
 HEADLINE = [("linear_probe", "probe_accuracy"), ("knn", "knn_accuracy"), ("kmeans_nmi", "nmi"),
@@ -19,11 +24,12 @@ HEADLINE = [("linear_probe", "probe_accuracy"), ("knn", "knn_accuracy"), ("kmean
 
 @dataclass
 class Evaluation:
-    linear_probe: dict[str, Any]  # accuracy, train_accuracy, epochs
-    knn: dict[str, Any]  # accuracy, k, temperature
-    kmeans: dict[str, Any]  # nmi, ari, accuracy, inertia_per_sample, clusters
-    features: dict[str, Any]  # dim, knn_kmeans_dim, train_size, test_size, extraction_precision
-    seconds: dict[str, float]  # per protocol, and the feature extraction
+    # the protocols' figures; empty for a run that collapsed and was not evaluated (``collapsed`` says when)
+    linear_probe: dict[str, Any] = field(default_factory=dict)  # accuracy, train_accuracy, epochs
+    knn: dict[str, Any] = field(default_factory=dict)  # accuracy, k, temperature
+    kmeans: dict[str, Any] = field(default_factory=dict)  # nmi, ari, accuracy, inertia_per_sample, clusters
+    features: dict[str, Any] = field(default_factory=dict)  # dim, knn_kmeans_dim, train/test size, precision
+    seconds: dict[str, float] = field(default_factory=dict)  # per protocol, and the feature extraction
     split: dict[str, Any] | None = None  # scored_on, fitted_on, sizes (api.split_description)
     config: dict[str, Any] | None = None  # the run config these numbers belong to
     reconstruction: dict[str, Any] | None = None  # mse on the scored split (methods that reconstruct)
@@ -66,6 +72,32 @@ class Evaluation:
     def training_seconds(self) -> float | None:
         return None if self.training is None else self.training.get("seconds")
 
+    @property
+    def has_figures(self) -> bool:
+        """False for the record of a run that stopped on a collapse before any evaluation."""
+        return bool(self.linear_probe)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Evaluation:
+        """An eval.json file, checked: a file cut short, corrupt or of another shape is a RunDirectoryError naming
+        it (readers that go on over many runs catch it and name the file)."""
+        raw = read_json(path, "eval.json")
+        try:
+            evaluation = cls.from_dict(raw)
+            for item in dataclasses.fields(cls):
+                value = getattr(evaluation, item.name)
+                if value is not None and not isinstance(value, dict):
+                    raise TypeError(f"{item.name} is a {type(value).__name__}")
+            if evaluation.has_figures:
+                figures = [*evaluation.headline().values(), evaluation.reconstruction_mse]
+                if not all(f is None or math.isfinite(f) for f in figures):
+                    raise ValueError("a figure is not a finite number")
+            evaluation.scored_on, evaluation.training_seconds  # noqa: B018  (their sections are readable)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise RunDirectoryError(f"{path}: not an eval.json selfsup wrote ({error}); it is corrupt or was edited; "
+                                    "`selfsup eval RUN` writes it again") from None
+        return evaluation
+
     def headline(self) -> dict[str, float]:
         return {column: getattr(self, name) for column, name in HEADLINE}
 
@@ -96,3 +128,12 @@ class Evaluation:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self[key] if key in self else default
+
+
+def collapse_note(evaluation: Evaluation) -> str:
+    """One line on a run that stopped because its representation collapsed ('' for one that did not)."""
+    record = evaluation.collapsed
+    if not record:
+        return ""
+    std, rank = record.get("embedding_std", math.nan), record.get("effective_rank", math.nan)
+    return f"collapsed at step {record.get('step', '?')} (embedding std {std:.3f}, effective rank {rank:.1f}); stopped"

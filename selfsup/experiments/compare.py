@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from selfsup.eval.result import Evaluation
+from selfsup.eval.result import Evaluation, collapse_note
 from selfsup.train.rundir import RunDirectoryError
 
 # (label, Evaluation property)
@@ -17,10 +16,10 @@ def read_evaluation(path: Path) -> Evaluation:
     file = path / "eval.json" if path.is_dir() else path
     if not file.exists():
         raise RunDirectoryError(f"{path} has no eval.json: train it (or `selfsup eval` it) first")
-    try:
-        return Evaluation.from_dict(json.loads(file.read_text()))
-    except (ValueError, TypeError) as error:
-        raise RunDirectoryError(f"{file} is not valid JSON: {error}") from None
+    evaluation = Evaluation.read(file)
+    if not evaluation.has_figures:
+        raise RunDirectoryError(f"{path} has no figures: {collapse_note(evaluation)}")
+    return evaluation
 
 
 def margins(runs: dict[str, Evaluation], baselines: dict[str, Evaluation]) -> tuple[list[str], list[list[str]]]:

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfsup.coercion import read_json
 from selfsup.config import resolve_key
-from selfsup.errors import ConfigError, ReportError
-from selfsup.eval.result import HEADLINE, Evaluation
+from selfsup.errors import ConfigError, ReportError, RunDirectoryError
+from selfsup.eval.result import HEADLINE, Evaluation, collapse_note
 from selfsup.experiments.sweep import ERROR_FILE, cell_status, read_sweep_file
 from selfsup.methods import get_method
 from selfsup.train.rundir import NEUTRAL_KEYS, evaluation_differences, flatten, read_run_config
+
+log = logging.getLogger(__name__)
 
 # (column, Evaluation property), in the report's column order
 METRICS: list[tuple[str, str]] = [*HEADLINE, ("reconstruction_mse", "reconstruction_mse")]
@@ -34,6 +38,7 @@ class RunRecord:
     seconds: float | None = None
     error: str | None = None
     split: str = ""  # where eval.json's numbers were scored: test or val
+    data: str = ""  # the data source eval.json records: folder, images, content fingerprint
 
 
 def find_runs(folder: Path) -> list[Path]:
@@ -50,14 +55,23 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
     if (run_dir / ERROR_FILE).exists():
         record.error = (run_dir / ERROR_FILE).read_text().splitlines()[0]
     path = run_dir / "eval.json"
-    evaluation = Evaluation.from_dict(json.loads(path.read_text())) if path.exists() else None
+    try:
+        evaluation = Evaluation.read(path) if path.exists() else None
+    except RunDirectoryError as error:  # one broken file costs its run's figures, not the report
+        log.warning("%s", error)
+        record.status, record.error = "unreadable", str(error)
+        return record
+    if evaluation is not None and evaluation.collapsed:
+        record.status, record.error = "collapsed", collapse_note(evaluation)
     stale = evaluation_differences(evaluation.to_dict(), config, eval_keys=False) if evaluation is not None else []
     if stale:  # numbers of another config: not this run's
         record.error = (f"eval.json was computed with another config ({'; '.join(stale[:3])}); "
                         f"run `selfsup eval {run_dir}`")
         record.status = "stale"
         evaluation = None
-    if evaluation is not None:
+    if evaluation is not None and evaluation.data:
+        record.data = data_note(evaluation.data)
+    if evaluation is not None and evaluation.has_figures:
         recorded = flatten(evaluation.config or {})
         record.config.update({key: value for key, value in recorded.items() if key.startswith("eval.")})
         for column, name in METRICS:
@@ -67,10 +81,18 @@ def read_run(run_dir: Path, root: Path) -> RunRecord:
         record.seconds = evaluation.training_seconds
         record.split = evaluation.scored_on
     if (run_dir / "finetune.json").exists():
-        for fraction, result in sorted(json.loads((run_dir / "finetune.json").read_text()).items()):
-            record.metrics[f"finetune@{fraction}"] = result["pretrained"]["accuracy"]
-            record.metrics[f"finetune_random_init@{fraction}"] = result["random_init"]["accuracy"]
+        try:
+            for fraction, result in sorted(read_json(run_dir / "finetune.json", "finetune.json").items()):
+                record.metrics[f"finetune@{fraction}"] = float(result["pretrained"]["accuracy"])
+                record.metrics[f"finetune_random_init@{fraction}"] = float(result["random_init"]["accuracy"])
+        except (RunDirectoryError, KeyError, TypeError, ValueError) as error:
+            log.warning("%s: fine-tuning figures left out (%s)", run_dir / "finetune.json", error)
     return record
+
+
+def data_note(data: dict[str, Any]) -> str:
+    """The data source in a report cell: folder, images trained on or fitted, content fingerprint."""
+    return f"{data.get('source', '?')} ({data.get('train_images', '?')} train images, {data.get('fingerprint', '?')})"
 
 
 def reference_records(records: list[RunRecord]) -> list[RunRecord]:

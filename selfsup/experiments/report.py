@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import csv
 import html
+import logging
 from pathlib import Path
 
 from selfsup.errors import ReportError, RunDirectoryError
@@ -37,6 +38,7 @@ from selfsup.experiments.records import (
     varied_keys,
 )
 
+log = logging.getLogger(__name__)
 
 def _cell(stats: tuple[float, float, int] | None) -> str:
     if stats is None:
@@ -80,7 +82,8 @@ def _read_records(folder: Path) -> list[RunRecord]:
     for run_dir in run_dirs:
         try:
             records.append(read_run(run_dir, folder))
-        except RunDirectoryError:
+        except RunDirectoryError as error:  # an unreadable config.yaml: the other runs are still reported
+            log.warning("left out of the report: %s", error)
             continue
     if not records:
         raise ReportError(f"{folder} holds no readable runs")
@@ -90,11 +93,11 @@ def _read_records(folder: Path) -> list[RunRecord]:
 def _write_csv(path: Path, records: list[RunRecord], keys: list[str], columns: list[str]) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", "method", "status", "split", *keys, *columns, "training_seconds", "error"])
+        writer.writerow(["run", "method", "status", "split", *keys, *columns, "training_seconds", "data", "error"])
         for r in records:
             writer.writerow([r.name, r.method, r.status, r.split, *(format_value(r.config.get(k)) for k in keys),
                              *(r.metrics.get(c, "") for c in columns), "" if r.seconds is None else r.seconds,
-                             r.error or ""])
+                             r.data, r.error or ""])
     return path
 
 
@@ -136,6 +139,13 @@ def _tables(records: list[RunRecord], groups: list[Group], keys: list[str], colu
              *(f"{r.metrics[c]:.4f}" if c in r.metrics else "" for c in columns),
              "" if r.seconds is None else f"{r.seconds:.0f}"] for r in records]
     tables["Runs"] = (header, rows)
+    sources: dict[str, list[str]] = {}
+    for r in records:
+        if r.data:
+            sources.setdefault(r.data, []).append(r.name)
+    if sources:  # where each run's images came from: a run on other data than its neighbours shows here
+        tables["Data"] = (["data source (folder, training images, content fingerprint)", "runs"],
+                          [[source, ", ".join(names)] for source, names in sources.items()])
     return tables
 
 

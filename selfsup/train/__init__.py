@@ -1,7 +1,7 @@
 """The trainer and its parts: optimizers, checkpoints, devices and precision."""
 
 from selfsup.train.device import DeviceError, resolve_device, resolve_precision
-from selfsup.train.trainer import DivergenceError, Trainer, TrainingInterrupted, TrainResult
+from selfsup.train.trainer import CollapseError, DivergenceError, Trainer, TrainingInterrupted, TrainResult
 
-__all__ = ["DeviceError", "DivergenceError", "TrainResult", "Trainer", "TrainingInterrupted", "resolve_device",
+__all__ = ["CollapseError", "DeviceError", "DivergenceError", "TrainResult", "Trainer", "TrainingInterrupted", "resolve_device",
            "resolve_precision"]

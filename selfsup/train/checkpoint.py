@@ -44,6 +44,20 @@ def save_atomic(state: dict[str, Any], path: Path, keep_previous: bool = False) 
             os.unlink(temporary)
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a reader, or a run killed mid-write, sees
+    the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
 def has_checkpoint(path: Path) -> bool:
     return path.exists() or previous_path(path).exists()
 
@@ -77,3 +91,30 @@ def _as_state(state: Any, path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path} is not a selfsup checkpoint (no model state in it)")
     return state
+
+
+def load_model_state(module: torch.nn.Module, state: dict[str, Any], path: Path, config: dict[str, Any]) -> None:
+    """Load a checkpoint's model state into ``module``, built from the run's ``config``; a checkpoint written for
+    another model (config.yaml edited to another backbone, method or image shape) is a CheckpointError naming both
+    sides, not a state-dict traceback."""
+    saved, own = state["model"], module.state_dict()
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path} is not a selfsup checkpoint (its model state is a {type(saved).__name__})")
+    differences = [f"{key} missing from the checkpoint" for key in own if key not in saved]
+    differences += [f"{key} in the checkpoint only" for key in saved if key not in own]
+    differences += [f"{key}: checkpoint {tuple(saved[key].shape)}, model {tuple(value.shape)}"
+                    for key, value in own.items() if key in saved and isinstance(saved[key], torch.Tensor)
+                    and tuple(saved[key].shape) != tuple(value.shape)]
+    if differences:
+        written = state.get("config") if isinstance(state.get("config"), dict) else {}
+        context = state.get("context") if isinstance(state.get("context"), dict) else {}
+        sides = (f"written for method {written.get('method', '?')}, backbone {written.get('backbone', '?')}, "
+                 f"{context.get('in_channels', '?')}x{context.get('image_size', '?')}px images; the config asks "
+                 f"for method {config.get('method')}, backbone {config.get('backbone')}")
+        raise CheckpointError(f"{path} does not fit this run's model ({sides}): {len(differences)} parameter(s) "
+                              f"differ, e.g. {'; '.join(differences[:3])}. Was config.yaml edited?")
+    try:
+        module.load_state_dict(saved)
+    except (RuntimeError, TypeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: its model state cannot be loaded ({first[:200]})") from None

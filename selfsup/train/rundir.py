@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from selfsup.config import ConfigError, RunConfig, read_yaml
 from selfsup.errors import RunDirectoryError  # noqa: F401  (defined in the leaf module, kept importable here)
-from selfsup.train.checkpoint import has_checkpoint
+from selfsup.train.checkpoint import has_checkpoint, write_atomic
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: runs there are not locked
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 # keys that change where or how fast a run goes, not what it computes
 NEUTRAL_KEYS = {"data.data_dir", "train.device", "train.threads", "train.precision"}
@@ -68,8 +77,35 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     (run_dir / "plots").mkdir(exist_ok=True)
-    config_path.write_text(config.to_yaml())
+    write_atomic(config_path, config.to_yaml())
     return resume and has_checkpoint(checkpoint)
+
+
+class RunLock:
+    """An exclusive lock on a run directory while a process trains into it: ``flock`` on the directory itself (no
+    lock file is written), which the kernel releases when the process ends, so a lock left by a killed run never
+    blocks. A second process is refused naming the directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir, self.fd = run_dir, None
+
+    def acquire(self) -> None:
+        """Take the lock if the directory exists and the lock is not held yet (call again once it is created)."""
+        if self.fd is not None or not self.run_dir.is_dir() or fcntl is None:
+            return
+        fd = os.open(self.run_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RunDirectoryError(f"{self.run_dir} is in use: another selfsup process is training into it now; "
+                                    "nothing was changed. Wait for it to finish, or use another --out") from None
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the lock
+            self.fd = None
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
@@ -86,9 +122,33 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return parse_metrics(path)
+
+
+def parse_metrics(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl's records; a line that is cut short (a run killed mid-write) or corrupt is skipped with a
+    warning naming the file and line, since every other line still stands."""
+    records, bad = [], []
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        raise RunDirectoryError(f"{path}: cannot read ({error.strerror or error})") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            bad.append(number)
+    if bad:
+        log.warning("%s: %d unreadable line(s) skipped (line %s)", path, len(bad), ", ".join(map(str, bad[:5])))
+    return records
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    """Written atomically (``write_atomic``): a reader never sees half a file."""
+    write_atomic(path, json.dumps(payload, indent=2) + "\n")

@@ -25,11 +25,13 @@ from tqdm.auto import tqdm
 
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import BatchSource
+from selfsup.errors import CheckpointError
 from selfsup.ops import distributed
 from selfsup.ops.schedules import stage_bounds, warmup_cosine
-from selfsup.train.checkpoint import load_checkpoint, save_atomic
+from selfsup.train.checkpoint import load_checkpoint, load_model_state, save_atomic, write_atomic
 from selfsup.train.loggers import make_logger
 from selfsup.train.optim import build_optimizer
+from selfsup.train.rundir import parse_metrics
 from selfsup.train.step import StepSettings, run_step
 
 if TYPE_CHECKING:
@@ -46,6 +48,15 @@ class DivergenceError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class CollapseError(DivergenceError):
+    """The representation collapsed for ``train.collapse_patience`` steps in a row; the checkpoint from before the
+    collapse is kept. ``record`` says where (eval.json's ``collapsed``)."""
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
+
+
 @dataclass
 class TrainResult:
     steps: int
@@ -53,6 +64,11 @@ class TrainResult:
     final_loss: float
     seconds: float  # training time of this process (resumed runs add up their parts)
     images_per_second: float
+
+
+def _step_of(record: dict[str, Any]) -> float:
+    step = record.get("step", 0)
+    return step if isinstance(step, (int, float)) else 0
 
 
 class Trainer:
@@ -136,17 +152,28 @@ class Trainer:
             raise ConfigError(f"{path} was written by {written_by} process(es) and this run has {self.world}; "
                               f"resume with the same number (torchrun --nproc_per_node {written_by}), since the "
                               "data shards and augmentation streams depend on it")
-        self.method.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step = state["step"]
-        generator = state["generators"][self.rank] if "generators" in state else state["generator"]
-        # RNG states are CPU byte tensors whatever the generator's device; map_location moved them to ours
-        self.generator.set_state(generator.cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
-        self.seconds = state["seconds"]
-        self.last_loss = state.get("last_loss", math.nan)
+        load_model_state(self.method, state, path, self.config.to_dict())
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"{path}: its optimizer state does not fit this run's optimizer ({error}); was "
+                                  "config.yaml edited?") from None
+        try:
+            self.step = int(state["step"])
+            if not 0 <= self.step <= self.total_steps:
+                raise ValueError(f"step {self.step} is outside this run's 0..{self.total_steps}")
+            generator = state["generators"][self.rank] if "generators" in state else state["generator"]
+            # RNG states are CPU byte tensors whatever the generator's device; map_location moved them to ours
+            self.generator.set_state(generator.cpu())
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+            self.seconds = float(state["seconds"])
+            self.last_loss = float(state.get("last_loss", math.nan))
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+            raise CheckpointError(f"{path}: its training state is incomplete or corrupt ({type(error).__name__}: "
+                                  f"{str(error)[:160]}); resume from checkpoints/previous.pt by moving it to last.pt, "
+                                  "or train again into another --out") from None
         self._truncate_metrics()
 
     # -- metrics -------------------------------------------------------------------------
@@ -165,9 +192,8 @@ class Trainer:
         """Drop lines logged after the checkpoint, so a resumed run's log has no duplicates."""
         if self.metrics_path is None or not self.metrics_path.exists() or not self.is_main:
             return
-        lines = self.metrics_path.read_text().splitlines()
-        kept = [line for line in lines if line and json.loads(line).get("step", 0) <= self.step]
-        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        kept = [record for record in parse_metrics(self.metrics_path) if _step_of(record) <= self.step]
+        write_atomic(self.metrics_path, "".join(json.dumps(record) + "\n" for record in kept))
 
     # -- signals -------------------------------------------------------------------------
     @contextmanager
@@ -219,6 +245,7 @@ class Trainer:
         self._window = (0, time.perf_counter())  # images and start of the throughput window
         self._images_per_second = 0.0
         self._collapse_warned = False
+        self._collapsed_steps = 0  # the collapse monitor's flags in a row
         self._last_monitored = -1
         if self.step == 0:  # the random-init level of this encoder
             self._monitor(0, bar)
@@ -263,7 +290,9 @@ class Trainer:
         if self.step != self._last_monitored:
             self._monitor(epoch + 1, bar)
             self._last_monitored = self.step
-        self.save(finished=self.step >= self.total_steps)
+        finished = self.step >= self.total_steps
+        if finished or not self._collapsed_steps:  # a collapsed state does not replace the checkpoint before it
+            self.save(finished=finished)
 
     def _account(self) -> None:
         """Add the training time since ``self._tic`` to ``self.seconds`` and restart the clock (the monitor's and
@@ -275,6 +304,9 @@ class Trainer:
     def _after_step(self, epoch: int, lr: float, output: Any, bar: Any) -> None:
         """Logging, the collapse warning, the online monitor, a stop signal and the periodic checkpoint."""
         config = self.config.train
+        self._collapsed_steps = self._collapsed_steps + 1 if output.logs.get("collapsed") else 0
+        if config.collapse_patience and self._collapsed_steps >= config.collapse_patience:
+            self._stop_collapsed(epoch, output, bar)
         if output.logs.get("collapsed") and not self._collapse_warned:
             self._collapse_warned = True
             log.warning("representation collapse at step %d (epoch %d): embedding std %.3f "
@@ -295,10 +327,29 @@ class Trainer:
             bar.close()
             name = signal.Signals(self._stop_signal or signal.SIGTERM).name
             raise TrainingInterrupted(f"{name} received: checkpoint saved at step {self.step}; continue with --resume")
-        if self.step % config.checkpoint_every == 0:
+        if self.step % config.checkpoint_every == 0 and not self._collapsed_steps:
             self._account()
             self.save()
             self._tic = time.perf_counter()
+
+    def _stop_collapsed(self, epoch: int, output: Any, bar: Any) -> None:
+        """Stop: the representation has been collapsed for ``collapse_patience`` steps in a row."""
+        self._account()
+        bar.close()
+        first = self.step - self._collapsed_steps + 1
+        record = {"step": self.step, "since_step": first, "embedding_std": output.logs.get("embedding_std"),
+                  "effective_rank": output.logs.get("effective_rank"), "patience": self.config.train.collapse_patience}
+        self._log({"step": self.step, "epoch": epoch + 1, "event": "collapsed", **record})
+        where = ""
+        if self.checkpoint_path is not None:
+            where = (f"; {self.checkpoint_path} is from before it" if self.checkpoint_path.exists()
+                     else "; no checkpoint had been written before it")
+        raise CollapseError(
+            f"the representation collapsed: embedding std {record['embedding_std']:.3f} (under 0.1: every image maps "
+            f"to nearly the same point) and effective rank {record['effective_rank']:.1f} at every step from "
+            f"{first} to {self.step} (epoch {epoch + 1}); training stopped{where}. Try a lower learning rate (--lr), "
+            "a longer warm-up (--set optim.warmup_epochs=2), or search a recipe for this data with "
+            "`selfsup tune`; --set train.collapse_patience=0 trains on regardless", record)
 
     def _log_step(self, epoch: int, lr: float, output: Any, bar: Any, boundary: bool) -> None:
         if boundary:  # throughput over the window since the last boundary
