@@ -311,6 +311,12 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
     not given) unless ``eval.precision=fp32``."""
     splits = evaluation_splits(config.data, config.eval, config.train.seed)
     train_split, test_split = splits
+    trained_on = (method.context.in_channels, method.context.image_size)
+    if (train_split.channels, train_split.image_size) != trained_on:
+        raise ConfigError(f"the model was trained on {trained_on[0]}x{trained_on[1]}px images, but the evaluation data "
+                          f"({splits.data['dataset']} from {splits.data['source']}) is {train_split.channels}x"
+                          f"{train_split.image_size}px; evaluate on data of the training shape (was config.yaml "
+                          "edited?)")
     if precision is None:
         precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
     mode = inference_mode(config.eval, device, method, train_split, precision)

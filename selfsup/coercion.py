@@ -67,7 +67,11 @@ def build_dataclass(cls: type, raw: dict[str, Any], where: str) -> Any:
 def coerce(value: Any, annotation: Any, where: str) -> Any:
     """Convert a YAML or command-line value to ``annotation``; strings are parsed as YAML first."""
     if isinstance(value, str) and annotation is not str:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError(f"{where}: cannot read {value!r} as a value ({problem})") from None
         if isinstance(parsed, str) and _is_optional(annotation) and parsed.lower() in ("none", "null"):
             parsed = None
         value = parsed
