@@ -88,6 +88,8 @@ class Evaluation:
                 value = getattr(evaluation, item.name)
                 if value is not None and not isinstance(value, dict):
                     raise TypeError(f"{item.name} is a {type(value).__name__}")
+            if not evaluation.has_figures and not evaluation.collapsed:
+                raise KeyError("linear_probe")
             if evaluation.has_figures:
                 figures = [*evaluation.headline().values(), evaluation.reconstruction_mse]
                 if not all(f is None or math.isfinite(f) for f in figures):
