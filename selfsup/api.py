@@ -91,8 +91,9 @@ def build_method(config: RunConfig, context: MethodContext) -> Method:
 
 
 def train(config: RunConfig, out: str | Path | None = None, resume: bool = False, evaluate: bool = True,
-          progress: bool = True) -> RunResult:
+          progress: bool = True, on_monitor: Any = None) -> RunResult:
     """Train ``config`` (writing a run directory at ``out`` when given), then evaluate unless told not to.
+    ``on_monitor(step, total_steps, validation_knn)`` is called after each online-monitor measurement.
 
     Under ``torchrun`` every process calls this; each trains on its shard of every global batch
     (``train.batch_size`` is the global batch), and only rank 0 writes the run directory and evaluates.
@@ -116,14 +117,16 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
     if lock is not None:
         lock.acquire()  # a directory another process trains into is refused before anything is written
     try:
-        return _train_into(config, run_dir, lock, resume, evaluate, progress, method, source, device, rank, world)
+        return _train_into(config, run_dir, lock, resume, evaluate, progress, method, source, device, rank, world,
+                           on_monitor)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _train_into(config: RunConfig, run_dir: Path | None, lock: RunLock | None, resume: bool, evaluate: bool,
-                progress: bool, method: Method, source: Any, device: torch.device, rank: int, world: int) -> RunResult:
+                progress: bool, method: Method, source: Any, device: torch.device, rank: int, world: int,
+                on_monitor: Any = None) -> RunResult:
     """The rest of ``train`` once the data and the model are built, with the run directory locked."""
     has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
     if lock is not None:
@@ -135,7 +138,7 @@ def _train_into(config: RunConfig, run_dir: Path | None, lock: RunLock | None, r
     log.info("device %s, precision %s, channels-last %s, compiled %s, %d training images, process %d of %d", device,
              precision, channels_last, compiled, method.context.num_examples, rank + 1, world)
     monitor = online_monitor(config, device, precision == "bf16", channels_last) if rank == 0 else None
-    trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last, monitor)
+    trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last, monitor, on_monitor)
     if has_checkpoint:
         assert run_dir is not None
         trainer.load(run_dir / "checkpoints" / "last.pt")

@@ -343,6 +343,42 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
 
 
 @cli.command()
+@click.argument("method")
+@run_options
+@click.option("--trials", type=int, help="Trials in all, across every process sharing the study (default 20 "
+              "without --budget).")
+@click.option("--budget", help="Time this process may search, e.g. 30m, 2h, 90s; with --trials, whichever ends first.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Study folder: study.db (rerun to resume; share it to search from several processes), recipe.yaml, "
+                   "tune.json, trials.csv, trials/NNNN run directories.")
+@click.option("--prune/--no-prune", default=True, show_default=True,
+              help="Stop a trial whose validation kNN trails the median of finished trials at the same point.")
+@click.option("--search-seed", default=0, show_default=True, type=int, help="Seeds the sampler (TPE).")
+def tune(method: str, trials: int | None, budget: str | None, out: str, prune: bool, search_seed: int,
+         **options) -> None:  # type: ignore[no-untyped-def]
+    """Search a recipe for METHOD on your data: short trials (--epochs, --limit set the budget of each) scored by
+    the validation kNN of the online monitor, never the test split; writes OUT/recipe.yaml for `train --config`.
+
+    \b
+    selfsup tune simclr --dataset fashion-mnist --limit 10000 --epochs 2 --trials 20 --out tune/simclr
+    selfsup train simclr --config tune/simclr/recipe.yaml --epochs 20 --out runs/simclr-tuned
+    selfsup report tune/simclr
+    """
+    from selfsup.experiments.tune import parse_budget
+    from selfsup.experiments.tune import tune as search
+
+    seconds = parse_budget(budget) if budget is not None else None
+    config = config_from_options(method, options)
+    result = search(config, out, trials if trials is not None or seconds is not None else 20, seconds, prune,
+                    search_seed, progress=not options["quiet"])
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
+    click.echo(f"trials: {counts}; best validation kNN {result.best_value:.4f} with "
+               + ", ".join(f"{key}={value}" for key, value in sorted(result.best_params.items())))
+    click.echo(f"wrote {result.recipe}; train it with: selfsup train {method} --config {result.recipe}; "
+               f"`selfsup report {out}` draws the study")
+
+
+@cli.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--map", "embedding", type=click.Choice(["tsne", "umap", "none"]), default="tsne", show_default=True,
               help="The 2-d map of each run's scored-split representation (test; val for runs scored on val). "
@@ -355,8 +391,14 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
 def report(folder: str, embedding: str, map_points: int, baselines: bool) -> None:
     """Tables and plots of the runs in FOLDER: results.csv, report.md, report.html, plots/*.png."""
     from selfsup.experiments.report import build_report
+    from selfsup.experiments.tune import TUNE_FILE
 
-    outputs = build_report(folder, None if embedding == "none" else embedding, map_points, baselines)
+    if (Path(folder) / TUNE_FILE).exists():  # a `selfsup tune` study
+        from selfsup.experiments.tune_report import build_tune_report
+
+        outputs = build_tune_report(folder)
+    else:
+        outputs = build_report(folder, None if embedding == "none" else embedding, map_points, baselines)
     for label, path in outputs.items():
         click.echo(f"{label:<16} {path}")
 

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "selfsup"
 LAYERS = [
     ["errors", "registry"],
     ["ops"],
-    ["config", "coercion"],
+    ["config", "coercion", "space"],
     ["data"],
     ["augment"],
     ["backbones", "heads", "decoders", "losses"],

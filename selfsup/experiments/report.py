@@ -68,8 +68,8 @@ def build_report(folder: str | Path, embedding: str | None = "tsne", map_points:
                f"{sum(r.status == 'failed' for r in records)} failed); varied: {', '.join(keys) or 'nothing'}; "
                f"scored on: {', '.join(sorted({r.split for r in records if r.split})) or 'nothing yet'} "
                "(val: the validation split held out of train, for choices; test: final figures)")
-    outputs["md"] = _write_markdown(folder / "report.md", title, summary, tables, plots)
-    outputs["html"] = _write_html(folder / "report.html", title, summary, tables, plots)
+    outputs["md"] = write_markdown(folder / "report.md", title, summary, tables, plots)
+    outputs["html"] = write_html(folder / "report.html", title, summary, tables, plots)
     outputs.update({label: path for label, path in plots})
     return outputs
 
@@ -149,7 +149,7 @@ def _tables(records: list[RunRecord], groups: list[Group], keys: list[str], colu
     return tables
 
 
-def _write_markdown(path: Path, title: str, summary: str, tables: dict, plots: list[tuple[str, Path]]) -> Path:  # type: ignore[type-arg]
+def write_markdown(path: Path, title: str, summary: str, tables: dict, plots: list[tuple[str, Path]]) -> Path:  # type: ignore[type-arg]
     md = [f"# {title}", "", summary, ""]
     for heading, (header, rows) in tables.items():
         md += [f"## {heading}", "", *_md_table(header, rows), ""]
@@ -158,7 +158,7 @@ def _write_markdown(path: Path, title: str, summary: str, tables: dict, plots: l
     return path
 
 
-def _write_html(path: Path, title: str, summary: str, tables: dict, plots: list[tuple[str, Path]]) -> Path:  # type: ignore[type-arg]
+def write_html(path: Path, title: str, summary: str, tables: dict, plots: list[tuple[str, Path]]) -> Path:  # type: ignore[type-arg]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(summary)}</p>"]
     for heading, (header, rows) in tables.items():
         body += [f"<h2>{html.escape(heading)}</h2>", _html_table(header, rows)]

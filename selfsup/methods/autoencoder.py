@@ -18,6 +18,7 @@ from selfsup.config import ConfigError
 from selfsup.decoders import DECODER_KINDS, build_decoder
 from selfsup.losses import RECONSTRUCTION_LOSSES, reconstruction_loss
 from selfsup.methods.base import Method, StepOutput, register_method
+from selfsup.space import OPTIMISATION, Choice, Range, Space
 
 REPRESENTATIONS = ("backbone", "latent")
 
@@ -42,11 +43,16 @@ class AutoencoderConfig:
         one_of(self.representation, REPRESENTATIONS, "representation")
 
 
+# what every autoencoder searches beside the optimisation: the code's size and what evaluation sees
+CODE: Space = {"params.latent_dim": Choice((0, 64, 256)), "params.representation": Choice(("backbone", "latent"))}
+
+
 class AutoencoderBase(Method):
     """Encoder, decoder and the tools every reconstruction method offers (reconstruct, errors, pictures)."""
 
     family = "reconstruction"
     reconstructs = True
+    search_space = {**OPTIMISATION, **CODE}
     code_heads = 1  # the bottleneck outputs code_heads * latent_dim values (the VAE's mean and log-variance)
 
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]
@@ -137,6 +143,8 @@ class DenoisingConfig(AutoencoderConfig):
 class DenoisingAutoencoder(AutoencoderBase):
     summary = "denoising autoencoder: reconstruct the clean image from a noisy or augmented one"
     Config = DenoisingConfig
+    search_space = {**OPTIMISATION, **CODE, "params.noise": Choice(("gaussian", "mask", "salt-and-pepper")),
+                    "params.noise_amount": Range(0.1, 0.6)}
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.params.noise == "augment":

@@ -10,6 +10,7 @@ from selfsup.config import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.losses import barlow_twins
 from selfsup.methods.base import Method, StepOutput, register_method
+from selfsup.space import OPTIMISATION, VIEWS, Range
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import batch_gather
 
@@ -31,6 +32,7 @@ class BarlowTwinsConfig:
 class BarlowTwins(Method):
     summary = "Barlow Twins: cross-correlation of two views' embeddings to the identity, lambda off-diagonal"
     Config = BarlowTwinsConfig
+    search_space = {**OPTIMISATION, **VIEWS, "params.lambd": Range(1e-3, 5e-2, log=True)}
     min_batch_size = 2  # standardises each dimension over the batch
 
     def __init__(self, backbone, params: BarlowTwinsConfig, augment, context) -> None:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from selfsup.augment import ViewAugment
 from selfsup.data import Batch
 from selfsup.ops.schedules import stage_bounds, stage_of  # noqa: F401  (re-exported for staged methods)
 from selfsup.registry import METHODS
+from selfsup.space import OPTIMISATION, Space
 
 if TYPE_CHECKING:
     from selfsup.config import RunConfig
@@ -61,6 +62,9 @@ class Method(nn.Module):
     # config overrides (``--set`` keys) of this method's tuned recipe, chosen on the validation split; applied by
     # ``RunConfig.for_method`` (the CLI's default ``--recipe tuned``), never by a bare ``RunConfig()``
     recipe: ClassVar[dict[str, Any]] = {}
+    # what `selfsup tune` searches (config key -> Range or Choice, selfsup/space.py): the optimisation for every
+    # method; a family or a method adds its own keys beside its recipe
+    search_space: ClassVar[Space] = OPTIMISATION
     num_stages: int = 1  # >1: training is split into stages, each with a fresh optimizer state and schedule
 
     def __init__(self, backbone: nn.Module, params: Any, augment: ViewAugment, context: MethodContext) -> None:

@@ -17,6 +17,7 @@ from selfsup.config import ConfigError
 from selfsup.losses import dense_jacobian_penalty, jacobian_penalty, weight_product_penalty
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
 from selfsup.methods.base import StepOutput, register_method
+from selfsup.space import OPTIMISATION, Choice, Range
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class TiedLinear(nn.Module):
 class ContractiveAutoencoder(AutoencoderBase):
     summary = "contractive autoencoder: reconstruction + lambda * squared Frobenius norm of the encoder Jacobian"
     Config = ContractiveConfig
+    search_space = {**OPTIMISATION, "params.latent_dim": Choice((64, 256)),
+                    "params.contractive_weight": Range(1e-4, 1.0, log=True)}
 
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)

@@ -17,6 +17,7 @@ from selfsup.config import ConfigError
 from selfsup.losses import EMBEDDING_LOSSES, embedding_loss
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
 from selfsup.methods.base import StepOutput, register_method
+from selfsup.space import VIEWS, Choice, Range
 from selfsup.ops.distributed import batch_gather
 
 
@@ -38,6 +39,8 @@ class ParallelConfig(AutoencoderConfig):
 
 class ParallelBase(AutoencoderBase):
     Config = ParallelConfig
+    search_space = {**AutoencoderBase.search_space, **VIEWS, "params.alpha": Range(1e-4, 10.0, log=True),
+                    "params.embedding_loss": Choice(("mse", "cosine", "nt-xent"))}
     denoising: ClassVar[bool] = False
     min_batch_size = 2  # nt-xent and barlow-twins compare images within the batch
 

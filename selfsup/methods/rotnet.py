@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from selfsup.config import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.methods.base import Method, StepOutput, register_method
+from selfsup.space import OPTIMISATION, Choice, Range
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ def rotate(images: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
 class RotNet(Method):
     summary = "RotNet: classify the rotation (0/90/180/270 degrees) of each image"
     Config = RotNetConfig
+    search_space = {**OPTIMISATION, "params.hidden": Choice((0, 256)), "augment.strength": Range(0.0, 1.0)}
 
     def __init__(self, backbone, params: RotNetConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)

@@ -20,6 +20,7 @@ from selfsup.config import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
+from selfsup.space import OPTIMISATION, VIEWS, Choice, Range
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import all_reduce_mean
 from selfsup.ops.schedules import cosine_momentum, update_momentum
@@ -95,6 +96,8 @@ class SiameseBase(Method):
     # measured for BYOL on the validation split (bench/study/transfer_stage4.sh: +0.4 probe, +1.2 kNN, +2.6 NMI over
     # Adam 1e-3 / batch 256); SGD with momentum is also what the SimSiam, DirectPred and DirectCopy papers train with
     recipe = SGD_RECIPE
+    search_space = {**OPTIMISATION, **VIEWS, "params.ema_momentum": Choice((0.99, 0.996, 0.999)),
+                    "params.momentum_schedule": Choice(("constant", "cosine"))}
     min_batch_size = 2  # BatchNorm in the heads needs more than one image
     # F, eps -> the predictor's weight (DirectPred, DirectCopy): the predictor is set from F, not trained
     predictor_from_F: ClassVar[Callable[[torch.Tensor, float], torch.Tensor] | None] = None
@@ -213,6 +216,7 @@ class SimSiamConfig(SiameseConfig):
 class SimSiam(SiameseBase):
     summary = "SimSiam: BYOL without the EMA target (stop-gradient on the online projection)"
     Config = SimSiamConfig
+    search_space = {**OPTIMISATION, **VIEWS}  # no EMA to search
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,7 @@ class DirectPred(SiameseBase):
     summary = "DirectPred: the linear predictor is set from the eigendecomposition of the correlation F"
     Config = DirectPredConfig
     predictor_from_F = staticmethod(directpred_predictor)
+    search_space = {**SiameseBase.search_space, "params.rho": Range(0.0, 0.9), "params.eps": Range(0.0, 0.5)}
 
 
 @dataclass(frozen=True)
@@ -241,3 +246,4 @@ class DirectCopy(SiameseBase):
     summary = "DirectCopy: the linear predictor is F / ||F|| + eps I, no eigendecomposition"
     Config = DirectCopyConfig
     predictor_from_F = staticmethod(directcopy_predictor)
+    search_space = {**SiameseBase.search_space, "params.rho": Range(0.0, 0.9), "params.eps": Range(0.0, 0.5)}

@@ -10,6 +10,7 @@ from selfsup.config import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.losses import nt_xent
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
+from selfsup.space import OPTIMISATION, VIEWS, Range
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import batch_gather
 
@@ -36,6 +37,7 @@ class SimCLR(Method):
     # against seed 000's Adam 1e-3 / batch 256 / temperature 0.5, +1.2 probe, +1.5 kNN, +3.9 NMI points there
     # (means of 3 seeds)
     recipe = {**SGD_RECIPE, "params.temperature": 0.2}
+    search_space = {**OPTIMISATION, **VIEWS, "params.temperature": Range(0.05, 1.0, log=True)}
 
     def __init__(self, backbone, params: SimCLRConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)

@@ -10,6 +10,7 @@ from selfsup.config import ConfigError
 from selfsup.losses import gaussian_kl, reconstruction_loss
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig
 from selfsup.methods.base import StepOutput, register_method
+from selfsup.space import OPTIMISATION, Choice, Range
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class VAEConfig(AutoencoderConfig):
 class VAE(AutoencoderBase):
     summary = "variational autoencoder: reparameterised Gaussian code, beta * KL to N(0, I), sampling"
     Config = VAEConfig
+    search_space = {**OPTIMISATION, "params.latent_dim": Choice((16, 64, 256)), "params.beta": Range(0.1, 4.0, log=True),
+                    "params.beta_warmup": Range(0.0, 0.5)}
     code_heads = 2  # the bottleneck gives mu and log sigma^2
 
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]

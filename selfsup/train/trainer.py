@@ -14,6 +14,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +75,14 @@ def _step_of(record: dict[str, Any]) -> float:
 class Trainer:
     def __init__(self, method: Method, source: BatchSource, config: RunConfig, device: torch.device,
                  precision: str = "fp32", run_dir: Path | None = None, progress: bool = True,
-                 channels_last: bool = False, monitor: Any = None) -> None:
+                 channels_last: bool = False, monitor: Any = None,
+                 on_monitor: Callable[[int, int, float], None] | None = None) -> None:
         self.channels_last = channels_last
         # the online monitor (selfsup.eval.monitor.OnlineMonitor or anything with measure(method) and levels())
         self.monitor = monitor if distributed.rank() == 0 else None
+        # called with (step, total steps, validation kNN) after each monitor measurement: `selfsup tune` reports it to
+        # its pruner, which may stop the run by raising
+        self.on_monitor = on_monitor
         self.method = method.to(device, memory_format=torch.channels_last) if channels_last else method.to(device)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0  # only rank 0 writes logs and checkpoints
@@ -235,6 +240,8 @@ class Trainer:
                    "images_seen": self.step * self.config.train.batch_size, **measured})
         self._status["val_knn"] = f"{measured['monitor_knn']:.3f}"
         bar.set_postfix(self._status, refresh=False)
+        if self.on_monitor is not None:
+            self.on_monitor(self.step, self.total_steps, measured["monitor_knn"])
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self) -> TrainResult:
