@@ -4,8 +4,10 @@ as tests/test_fuzz.py judges its few (exit 0, 1 or 2, no traceback, an exit 2 le
     python bench/fuzz.py --inputs 10000 --out bench/results/fuzz.json
 
 Two thirds of the inputs are generated `train` command lines (options and --set values), one third corruptions
-spread over every file kind in tests/fuzz_cases.TARGETS. The JSON records how many inputs were tried per kind,
-the exit codes, how many ran past the time limit, and every finding with the input that caused it.
+spread over every file kind in tests/fuzz_cases.TARGETS. Inputs run in-process in a worker process (fast); each
+input is written down before it runs, so an input that kills the worker (a crash in native code) is recorded as a
+finding and a new worker goes on with the rest. The JSON records how many inputs were tried per kind, the exit
+codes, how many ran past the time limit, and every finding with the input that caused it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import collections
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,63 +26,111 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fuzz_cases import TARGETS, corrupted_run, corruptions, json_corruptions, make_inputs, run, train_args  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
 QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "64", "--quiet",
          "--precision", "fp32", "--device", "cpu", "--set", "eval.probe_epochs=2"]
 
 
-def campaign(total: int, root: Path, seed: int) -> dict:  # type: ignore[type-arg]
-    tally: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)  # type: ignore[type-arg]
-    findings: list[dict] = []  # type: ignore[type-arg]
-    bar = tqdm(total=total, unit="input")
-
-    def record(kind: str, description: object, outcome) -> None:  # type: ignore[no-untyped-def]
-        tally[kind]["tried"] += 1
-        tally[kind]["timeout" if outcome.code is None else f"exit {outcome.code}"] += 1
-        if outcome.problem is not None:
-            tally[kind]["findings"] += 1
-            findings.append({"kind": kind, "input": description, "problem": outcome.problem,
-                             "output": outcome.output[-3000:]})
-        bar.update(1)
-        bar.set_postfix(findings=len(findings), refresh=False)
-
-    outcome = run(["train", "simclr", *QUICK, "--out", str(root / "trained")], seconds=600)
-    assert outcome.code == 0, outcome.output
-    inputs = make_inputs(root / "inputs", root / "trained")
+def plan(total: int) -> list[tuple[str, int]]:
+    """(kind, how many): two thirds command lines, the rest spread over the file targets."""
+    from fuzz_cases import TARGETS
 
     cli_inputs = total * 2 // 3
-    out = root / "out"
-
-    @settings(max_examples=cli_inputs, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck))
-    @given(args=train_args())
-    def command_lines(args: list[str]) -> None:
-        import shutil
-
-        shutil.rmtree(out, ignore_errors=True)
-        record("train command line", args, run([*args, "--out", str(out)], seconds=20))
-
-    command_lines()
     per_target = (total - cli_inputs) // len(TARGETS)
-    for target, (relative, is_json, _, _) in TARGETS.items():
-        first, _, rest = relative.partition("/")
-        original = (inputs[first] / rest if rest else inputs[first]).read_bytes()
-        strategy = json_corruptions(original) if is_json else corruptions(original)
+    return [("train command line", cli_inputs)] + [(target, per_target) for target in TARGETS]
 
-        def corrupt_one(target: str, strategy) -> None:  # type: ignore[no-untyped-def]
-            @settings(max_examples=per_target, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-            @given(data=strategy)
-            def corrupt(data: bytes) -> None:
-                outcome = corrupted_run(inputs, target, data, seconds=60)
-                record(target, {"bytes": len(data), "head": data[:48].hex()}, outcome)
 
-            corrupt()
+def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight: Path) -> None:
+    """Run ``count`` generated inputs of ``kind``; one JSON line each to ``results``; the input about to run in
+    ``inflight``."""
+    import logging
 
-        corrupt_one(target, strategy)
+    from fuzz_cases import TARGETS, corrupted_run, corruptions, json_corruptions, make_inputs, run, train_args
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    logging.disable(logging.WARNING)
+
+    def record(description: object, outcome) -> None:  # type: ignore[no-untyped-def]
+        line = {"kind": kind, "code": outcome.code, "problem": outcome.problem}
+        if outcome.problem is not None:
+            line.update(input=description, output=outcome.output[-3000:])
+        with open(results, "a") as handle:
+            handle.write(json.dumps(line, default=str) + "\n")
+
+    def note(description: object) -> None:
+        inflight.write_text(json.dumps({"kind": kind, "input": description}, default=str))
+
+    quiet = settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    if kind == "train command line":
+        out = root / "out"
+
+        @hypothesis_seed(seed)
+        @quiet
+        @given(args=train_args())
+        def command_lines(args: list[str]) -> None:
+            shutil.rmtree(out, ignore_errors=True)
+            note(args)
+            record(args, run([*args, "--out", str(out)], seconds=20))
+
+        command_lines()
+        return
+    trained = root / "trained"
+    if not trained.exists():
+        outcome = run(["train", "simclr", *QUICK, "--out", str(trained)], seconds=600)
+        assert outcome.code == 0, outcome.output
+    shutil.rmtree(root / "inputs", ignore_errors=True)
+    inputs = make_inputs(root / "inputs", trained)
+    relative, is_json, _, _ = TARGETS[kind]
+    first, _, rest = relative.partition("/")
+    original = (inputs[first] / rest if rest else inputs[first]).read_bytes()
+    strategy = json_corruptions(original) if is_json else corruptions(original)
+
+    @hypothesis_seed(seed)
+    @quiet
+    @given(data=strategy)
+    def corrupt(data: bytes) -> None:
+        description = {"bytes": len(data), "head": data[:48].hex()}
+        note(description)
+        record(description, corrupted_run(inputs, kind, data, seconds=60))
+
+    corrupt()
+
+
+def campaign(total: int, seed: int, root: Path) -> dict:  # type: ignore[type-arg]
+    """Every kind's inputs through workers; a worker that dies is replaced and its in-flight input recorded."""
+    from tqdm.auto import tqdm
+
+    results, inflight = root / "results.jsonl", root / "inflight.json"
+    bar = tqdm(total=total, unit="input")
+    crashes = []
+    for kind, count in plan(total):
+        attempt = 0
+        while True:
+            done = sum(1 for line in results.read_text().splitlines() if json.loads(line)["kind"] == kind) \
+                if results.exists() else 0
+            if done >= count or attempt > 20:
+                break
+            inflight.unlink(missing_ok=True)
+            command = [sys.executable, __file__, "--worker", kind, "--inputs", str(count - done),
+                       "--seed", str(seed * 1000 + attempt), "--root", str(root)]
+            finished = subprocess.run(command, env={**os.environ, "XDG_CACHE_HOME": str(root / "cache")})
+            if finished.returncode != 0:  # the worker died: its in-flight input is a finding
+                lost = json.loads(inflight.read_text()) if inflight.exists() else {"kind": kind, "input": None}
+                crashes.append({**lost, "problem": f"the process died (exit {finished.returncode})"})
+                with open(results, "a") as handle:
+                    handle.write(json.dumps({"kind": kind, "code": finished.returncode, "problem": "crash"}) + "\n")
+            attempt += 1
+            bar.n = sum(1 for _ in results.read_text().splitlines()) if results.exists() else 0
+            bar.refresh()
     bar.close()
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    tally: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)  # type: ignore[type-arg]
+    for line in lines:
+        tally[line["kind"]]["tried"] += 1
+        tally[line["kind"]]["timeout" if line["code"] is None else f"exit {line['code']}"] += 1
+        if line["problem"] is not None:
+            tally[line["kind"]]["findings"] += 1
+    findings = [line for line in lines if line["problem"] not in (None, "crash")] + crashes
     return {"tally": {kind: dict(counter) for kind, counter in tally.items()}, "findings": findings}
 
 
@@ -87,24 +139,27 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/fuzz.json")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    import logging
-
-    logging.disable(logging.WARNING)  # the commands' own warnings would drown the progress bar
+    if args.worker:
+        root = Path(args.root)
+        worker(args.worker, args.inputs, args.seed, root, root / "results.jsonl", root / "inflight.json")
+        return
     tic = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
-        result = campaign(args.inputs, Path(tmp), args.seed)
+        result = campaign(args.inputs, args.seed, Path(tmp))
     tried = sum(counter["tried"] for counter in result["tally"].values())
-    report = {"command": f"python bench/fuzz.py --inputs {args.inputs}", "inputs_tried": tried,
+    report = {"command": f"python bench/fuzz.py --inputs {args.inputs} --seed {args.seed}", "inputs_tried": tried,
               "finding_count": len(result["findings"]),
               "tracebacks": sum(f["problem"] == "traceback" for f in result["findings"]),
+              "crashes": sum(f["problem"].startswith("the process died") for f in result["findings"]),
               "seconds": round(time.time() - tic, 1), "machine": platform.processor() or platform.machine(),
               **result}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(f"{tried} inputs, {report['finding_count']} findings ({report['tracebacks']} tracebacks) in "
-          f"{report['seconds']:.0f} s; wrote {args.out}")
+    print(f"{tried} inputs, {report['finding_count']} findings ({report['tracebacks']} tracebacks, "
+          f"{report['crashes']} crashes) in {report['seconds']:.0f} s; wrote {args.out}")
 
 
 if __name__ == "__main__":

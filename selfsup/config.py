@@ -155,7 +155,7 @@ class TrainConfig:
                f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
         _check(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
         _check(self.log_every >= 1, "train.log_every must be >= 1")
-        _check(self.threads is None or self.threads >= 1, "train.threads must be >= 1")
+        _check(self.threads is None or 1 <= self.threads <= 256, f"train.threads must be in [1, 256], got {self.threads}")
         _check(self.channels_last in ("auto", "on", "off"),
                f"train.channels_last must be auto, on or off, got {self.channels_last!r}")
         _check(self.compile in ("auto", "on", "off"), f"train.compile must be auto, on or off, got {self.compile!r}")
