@@ -72,15 +72,38 @@ def base_record(base: RunConfig, space: Space) -> dict[str, Any]:
             "space": {key: repr(dimension) for key, dimension in sorted(space.items())}}
 
 
+def open_storage(out: Path) -> Any:
+    """The study's SQLite storage, with heartbeats so that a trial of a killed process is failed and run again.
+    Two processes starting together may race to create its tables: the loser tries again."""
+    import warnings
+
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    out.mkdir(parents=True, exist_ok=True)
+    for attempt in range(10):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(storage_url(out), heartbeat_interval=30, grace_period=120,
+                                                  engine_kwargs={"connect_args": {"timeout": 60}})
+        except SQLAlchemyError:
+            if attempt == 9:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
 def open_study(out: Path, base: RunConfig, space: Space, seed: int, prune: bool) -> Any:
     import optuna
 
-    out.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(storage_url(out), heartbeat_interval=30, grace_period=120,
-                                         engine_kwargs={"connect_args": {"timeout": 60}})
+    storage = open_storage(out)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0) if prune else optuna.pruners.NopPruner()
-    study = optuna.create_study(study_name="selfsup-tune", storage=storage, direction="maximize", load_if_exists=True,
-                                pruner=pruner)
+    try:
+        study = optuna.create_study(study_name="selfsup-tune", storage=storage, direction="maximize",
+                                    load_if_exists=True, pruner=pruner)
+    except optuna.exceptions.DuplicatedStudyError:  # another process created it a moment ago
+        study = optuna.load_study(study_name="selfsup-tune", storage=storage, pruner=pruner)
     # reproducible for one process; a process joining a study that others are running draws its own values
     existing = study.get_trials(deepcopy=False)
     running = any(t.state == optuna.trial.TrialState.RUNNING for t in existing)
@@ -120,7 +143,8 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
     study = open_study(out, base, space, seed, prune)
     base = base.replace({"eval.split": "val"})  # nothing a trial does touches the test split
     tic = time.perf_counter()
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    # what counts towards --trials: a trial that failed (interrupted, or its process killed) is run again
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
     bar = tqdm(total=trials, initial=min(done, trials or done), unit="trial", desc=f"tune {base.method}",
                disable=not progress, dynamic_ncols=True)
@@ -153,7 +177,7 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
         try:
             api.train(config, out / "trials" / f"{trial.number:04d}", evaluate=False, progress=False,
                       on_monitor=on_monitor)
-        except DivergenceError as error:  # a diverged or collapsed trial is a bad value, not a broken search
+        except (DivergenceError, UserError) as error:  # a diverged, collapsed or refused trial: a bad value
             trial.set_user_attr("error", str(error).splitlines()[0][:300])
             raise optuna.TrialPruned() from None
         finally:
@@ -171,8 +195,7 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=finished))
     remaining = None if trials is None else max(0, trials - done)
     if remaining != 0:
-        study.optimize(objective, n_trials=remaining, timeout=seconds, callbacks=callbacks, catch=(UserError,),
-                       gc_after_trial=True)
+        study.optimize(objective, n_trials=remaining, timeout=seconds, callbacks=callbacks, gc_after_trial=True)
     bar.close()
     run_log.setLevel(quiet_level)
     return write_outputs(study, base, out, time.perf_counter() - tic)
