@@ -85,9 +85,17 @@ def training_data(config: RunConfig) -> ImageDataset:
 
 
 def build_method(config: RunConfig, context: MethodContext) -> Method:
+    """The method of ``config`` with a fresh backbone; a model too large to allocate is a ConfigError."""
     backbone = create_backbone(config.backbone, in_channels=context.in_channels, image_size=context.image_size)
     method_cls = get_method(config.method)
-    return method_cls(backbone, config.params, ViewAugment(config.augment), context)
+    try:
+        return method_cls(backbone, config.params, ViewAugment(config.augment), context)
+    except (MemoryError, RuntimeError) as error:  # a width or code size no machine holds: the input's mistake
+        if not isinstance(error, MemoryError) and "allocate" not in str(error):
+            raise
+        raise ConfigError(f"the {config.method} model with params {config.params} does not fit in memory "
+                          f"({str(error).splitlines()[0][:160]}); use smaller sizes (latent_dim, projection widths)"
+                          ) from None
 
 
 def train(config: RunConfig, out: str | Path | None = None, resume: bool = False, evaluate: bool = True,
