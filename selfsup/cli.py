@@ -356,8 +356,10 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
 @click.option("--prune/--no-prune", default=True, show_default=True,
               help="Stop a trial whose validation kNN trails the median of finished trials at the same point.")
 @click.option("--search-seed", default=0, show_default=True, type=int, help="Seeds the sampler (TPE).")
+@click.option("--storage", help="A database URL for the study instead of OUT/study.db, e.g. postgresql://host/db: "
+              "processes on several machines share it (each writes its trials' run directories to its own --out).")
 def tune(method: str, trials: int | None, budget: str | None, out: str, prune: bool, search_seed: int,
-         **options) -> None:  # type: ignore[no-untyped-def]
+         storage: str | None, **options) -> None:  # type: ignore[no-untyped-def]
     """Search a recipe for METHOD on your data: short trials (--epochs, --limit set the budget of each) scored by
     the validation kNN of the online monitor, never the test split; writes OUT/recipe.yaml for `train --config`.
 
@@ -372,7 +374,7 @@ def tune(method: str, trials: int | None, budget: str | None, out: str, prune: b
     seconds = parse_budget(budget) if budget is not None else None
     config = config_from_options(method, options)
     result = search(config, out, trials if trials is not None or seconds is not None else 20, seconds, prune,
-                    search_seed, progress=not options["quiet"])
+                    search_seed, progress=not options["quiet"], storage=storage)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(result.trials.items()))
     click.echo(f"trials: {counts}; best validation kNN {result.best_value:.4f} with "
                + ", ".join(f"{key}={value}" for key, value in sorted(result.best_params.items())))

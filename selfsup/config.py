@@ -114,6 +114,9 @@ class OptimConfig:
     momentum: float = 0.9  # sgd / lars momentum
     schedule: str = "cosine"  # cosine or constant (after warm-up)
     warmup_epochs: float = 0.0  # linear warm-up from 0; fractions of an epoch are fine
+    # a warm-up lasts at least this many steps (at most a tenth of the run), so a recipe tuned on a large dataset
+    # keeps a real warm-up on a small one (0.2 epoch of 12 steps is 2 steps); applies when warmup_epochs > 0
+    warmup_min_steps: int = 50
     min_lr_ratio: float = 0.0  # cosine ends at lr * min_lr_ratio
     grad_clip: float | None = None  # clip the global gradient norm to this value
 
@@ -124,6 +127,7 @@ class OptimConfig:
         _check(0 <= self.momentum < 1, f"optim.momentum must be in [0, 1), got {self.momentum}")
         _check(self.schedule in ("cosine", "constant"), f"optim.schedule must be cosine or constant, got {self.schedule!r}")
         _check(self.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        _check(self.warmup_min_steps >= 0, f"optim.warmup_min_steps must be >= 0, got {self.warmup_min_steps}")
         _check(0 <= self.min_lr_ratio <= 1, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         _check(self.grad_clip is None or self.grad_clip > 0, f"optim.grad_clip must be > 0, got {self.grad_clip}")
 

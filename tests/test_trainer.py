@@ -239,3 +239,17 @@ def test_compile_auto_compiles_only_where_the_measured_gain_repays_the_compile(t
     assert resolve_compile("auto", cpu, 100.0, measure, cache, "w")  # saves 23 s > 10 s
     assert not resolve_compile("auto", cpu, 30.0, measure, cache, "w")  # saves 6.9 s < 10 s
     assert calls == [1]  # measured once per workload, then cached
+
+
+def test_a_warm_up_has_a_floor_in_steps() -> None:
+    """0.2 epoch of 12 steps is 2 steps; the floor keeps 50 (at most a tenth of the run), and a large dataset's
+    0.2 epoch is unchanged."""
+    from selfsup.config import OptimConfig
+    from selfsup.train.trainer import warmup_steps
+
+    tuned = OptimConfig(optimizer="sgd", lr=0.06, warmup_epochs=0.2)
+    assert warmup_steps(tuned, 12, 12 * 150) == 50  # 1,500 images, batch 128, 150 epochs
+    assert warmup_steps(tuned, 12, 12 * 30) == 36  # a tenth of 360 steps
+    assert warmup_steps(tuned, 429, 429 * 4) == 86  # Fashion-MNIST's 55,000 images: the committed recipe's 86
+    assert warmup_steps(OptimConfig(warmup_epochs=0.0), 12, 1800) == 0
+    assert warmup_steps(OptimConfig(warmup_epochs=0.2, warmup_min_steps=0), 12, 1800) == 2

@@ -48,8 +48,10 @@ class TuneResult:
     seconds: float  # this process's search time
 
 
-def storage_url(out: Path) -> str:
-    return f"sqlite:///{(out / STUDY_FILE).resolve()}"
+def storage_url(out: Path, storage: str | None = None) -> str:
+    """``storage`` (an SQLAlchemy database URL: several machines share a study through a database server), or the
+    SQLite file in ``out``."""
+    return storage or f"sqlite:///{(out / STUDY_FILE).resolve()}"
 
 
 def suggest(trial: Any, key: str, dimension: Range | Choice) -> Any:
@@ -72,7 +74,7 @@ def base_record(base: RunConfig, space: Space) -> dict[str, Any]:
             "space": {key: repr(dimension) for key, dimension in sorted(space.items())}}
 
 
-def open_storage(out: Path) -> Any:
+def open_storage(out: Path, url: str) -> Any:
     """The study's SQLite storage, with heartbeats so that a trial of a killed process is failed and run again.
     Two processes starting together may race to create its tables: the loser tries again."""
     import warnings
@@ -85,19 +87,19 @@ def open_storage(out: Path) -> Any:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(storage_url(out), heartbeat_interval=30, grace_period=120,
-                                                  engine_kwargs={"connect_args": {"timeout": 60}})
-        except SQLAlchemyError:
-            if attempt == 9:
-                raise
+                kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+                return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120, engine_kwargs=kwargs)
+        except (SQLAlchemyError, ImportError, ValueError) as error:
+            if attempt == 9 or not isinstance(error, SQLAlchemyError) or not url.startswith("sqlite"):
+                raise ConfigError(f"cannot open the study's storage {url}: {str(error).splitlines()[0][:200]}") from None
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
 
 
-def open_study(out: Path, base: RunConfig, space: Space, seed: int, prune: bool) -> Any:
+def open_study(out: Path, base: RunConfig, space: Space, seed: int, prune: bool, url: str) -> Any:
     import optuna
 
-    storage = open_storage(out)
+    storage = open_storage(out, url)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0) if prune else optuna.pruners.NopPruner()
     try:
         study = optuna.create_study(study_name="selfsup-tune", storage=storage, direction="maximize",
@@ -121,7 +123,7 @@ def open_study(out: Path, base: RunConfig, space: Space, seed: int, prune: bool)
 
 
 def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: float | None = None, prune: bool = True,
-         seed: int = 0, space: Space | None = None, progress: bool = True) -> TuneResult:
+         seed: int = 0, space: Space | None = None, progress: bool = True, storage: str | None = None) -> TuneResult:
     """Search ``space`` (the method's ``search_space`` unless given) over ``base`` for ``trials`` trials in all
     (across every process sharing the study) or ``seconds`` of this process's time, whichever ends first."""
     import optuna
@@ -140,7 +142,7 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
         getattr_path(base, key)
     out = Path(out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(out, base, space, seed, prune)
+    study = open_study(out, base, space, seed, prune, storage_url(out, storage))
     base = base.replace({"eval.split": "val"})  # nothing a trial does touches the test split
     tic = time.perf_counter()
     # what counts towards --trials: a trial that failed (interrupted, or its process killed) is run again
@@ -161,12 +163,13 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
         except ConfigError as error:  # a combination the method refuses (e.g. a code size with a representation)
             trial.set_user_attr("error", str(error))
             raise optuna.TrialPruned() from None
-        last: dict[str, float] = {}
+        last: dict[str | int, float] = {}  # "value": the latest measurement; each reported point
 
         def on_monitor(step: int, total: int, value: float) -> None:
             last["value"] = value
             point = round(REPORTS * step / max(total, 1))
-            if 0 < point < REPORTS:  # the end is the trial's value, not an intermediate one
+            if 0 < point < REPORTS and point not in last:  # the end is the trial's value, not an intermediate one
+                last[point] = value
                 trial.report(value, point)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
@@ -198,7 +201,7 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
         study.optimize(objective, n_trials=remaining, timeout=seconds, callbacks=callbacks, gc_after_trial=True)
     bar.close()
     run_log.setLevel(quiet_level)
-    return write_outputs(study, base, out, time.perf_counter() - tic)
+    return write_outputs(study, base, out, time.perf_counter() - tic, storage_url(out, storage))
 
 
 def getattr_path(config: RunConfig, key: str) -> Any:
@@ -217,7 +220,7 @@ def best_trial(study: Any) -> Any:
     return max(complete, key=lambda t: t.value) if complete else None
 
 
-def write_outputs(study: Any, base: RunConfig, out: Path, seconds: float) -> TuneResult:
+def write_outputs(study: Any, base: RunConfig, out: Path, seconds: float, url: str) -> TuneResult:
     """recipe.yaml, tune.json and trials.csv from the study as it stands (every process's trials)."""
     import optuna
 
@@ -246,7 +249,7 @@ def write_outputs(study: Any, base: RunConfig, out: Path, seconds: float) -> Tun
     summary = {"method": base.method, "best_trial": best.number, "best_val_knn": best.value, "best_params": params,
                "trials": counts, "importances": importances, "seconds_this_process": round(seconds, 1),
                "trial_seconds": round(sum(t.user_attrs.get("seconds", 0.0) for t in trials), 1),
-               "storage": storage_url(out)}
+               "storage": url}
     write_atomic(out / TUNE_FILE, json.dumps(summary, indent=2, default=str) + "\n")
     keys = sorted({key for trial in trials for key in trial.params})
     with open(out / "trials.csv", "w", newline="") as handle:

@@ -34,8 +34,17 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config with the fields added since it was written filled in by their defaults (so a run from an
+    older version still matches its own config); as it is when it no longer builds."""
+    try:
+        return RunConfig.from_dict(raw).to_dict()
+    except (ConfigError, TypeError, ValueError):
+        return raw
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    a, b = flatten(old), flatten(new)
+    a, b = flatten(with_defaults(old)), flatten(new)
     return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 

@@ -67,6 +67,14 @@ class TrainResult:
     images_per_second: float
 
 
+def warmup_steps(optim: Any, steps_per_epoch: int, total_steps: int) -> int:
+    """``optim.warmup_epochs`` in steps, with a floor of ``optim.warmup_min_steps`` (at most a tenth of the run)."""
+    steps = round(optim.warmup_epochs * steps_per_epoch)
+    if optim.warmup_epochs > 0:
+        steps = max(steps, min(optim.warmup_min_steps, total_steps // 10))
+    return steps
+
+
 def _step_of(record: dict[str, Any]) -> float:
     step = record.get("step", 0)
     return step if isinstance(step, (int, float)) else 0
@@ -103,7 +111,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.method, config.optim)
         self.steps_per_epoch = source.steps_per_epoch
         self.total_steps = config.train.epochs * self.steps_per_epoch
-        warmup = round(config.optim.warmup_epochs * self.steps_per_epoch)
+        warmup = warmup_steps(config.optim, self.steps_per_epoch, self.total_steps)
         # staged methods (layer-wise training): one warm-up + cosine per stage, fresh optimizer state at each start
         self.stage_starts = stage_bounds(self.total_steps, method.num_stages)
         self.lr_schedule = np.concatenate([
