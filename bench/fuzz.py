@@ -3,8 +3,9 @@ as tests/test_fuzz.py judges its few (exit 0, 1 or 2, no traceback, an exit 2 le
 
     python bench/fuzz.py --inputs 10000 --out bench/results/fuzz.json
 
-Two thirds of the inputs are generated `train` command lines (options and --set values), one third corruptions
-spread over every file kind in tests/fuzz_cases.TARGETS. Inputs run in-process in a worker process (fast); each
+Two thirds of the inputs are generated `train` command lines (options and --set values), a tenth generated
+`eval` settings (evaluation and data keys, splits), the rest corruptions spread over every file kind in
+tests/fuzz_cases.TARGETS. Inputs run in-process in a worker process (fast); each
 input is written down before it runs, so an input that kills the worker (a crash in native code) is recorded as a
 finding and a new worker goes on with the rest. The JSON records how many inputs were tried per kind, the exit
 codes, how many ran past the time limit, and every finding with the input that caused it.
@@ -35,8 +36,10 @@ def plan(total: int) -> list[tuple[str, int]]:
     from fuzz_cases import TARGETS
 
     cli_inputs = total * 2 // 3
-    per_target = (total - cli_inputs) // len(TARGETS)
-    return [("train command line", cli_inputs)] + [(target, per_target) for target in TARGETS]
+    eval_inputs = total // 10
+    per_target = (total - cli_inputs - eval_inputs) // len(TARGETS)
+    return [("train command line", cli_inputs), ("eval command line", eval_inputs)] + [
+        (target, per_target) for target in TARGETS]
 
 
 def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight: Path) -> None:
@@ -44,7 +47,17 @@ def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight
     ``inflight``."""
     import logging
 
-    from fuzz_cases import TARGETS, corrupted_run, corruptions, json_corruptions, make_inputs, run, train_args
+    from fuzz_cases import (
+        TARGETS,
+        corrupted_run,
+        corruptions,
+        eval_args,
+        json_corruptions,
+        make_inputs,
+        restore,
+        run,
+        train_args,
+    )
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hypothesis_seed
 
@@ -80,6 +93,17 @@ def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight
         assert outcome.code == 0, outcome.output
     shutil.rmtree(root / "inputs", ignore_errors=True)
     inputs = make_inputs(root / "inputs", trained)
+    if kind == "eval command line":
+        @hypothesis_seed(seed)
+        @quiet
+        @given(args=eval_args(inputs["run"]))
+        def evaluations(args: list[str]) -> None:
+            note(args)
+            record(args, run(args, inputs["run"], seconds=60))
+            restore(inputs)
+
+        evaluations()
+        return
     relative, is_json, _, _ = TARGETS[kind]
     first, _, rest = relative.partition("/")
     original = (inputs[first] / rest if rest else inputs[first]).read_bytes()

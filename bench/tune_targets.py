@@ -47,12 +47,20 @@ def retrain(label: str, extra: list[str], work: Path) -> list[float]:
 
 
 def main() -> None:
+    """``--again pruned`` (or ``unpruned``) runs that search alone again and updates the summary, for a search whose
+    timing another process on the machine disturbed."""
+    again = sys.argv[sys.argv.index("--again") + 1] if "--again" in sys.argv else None
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary: dict = {"command": "python bench/tune_targets.py", "budget": "10,000 images x 1 epoch per trial",
                      "trials": 20}
+    if again is not None:
+        summary = json.loads((RESULTS / "summary.json").read_text())
+        summary.setdefault("reruns", []).append(f"python bench/tune_targets.py --again {again}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, flag in (("pruned", "--prune"), ("unpruned", "--no-prune")):
+            if again is not None and name != again:
+                continue
             tic = time.perf_counter()
             selfsup("tune", "simclr", *DATA, "--trials", "20", flag, "--out", str(work / name))
             summary[f"{name}_wall_seconds"] = round(time.perf_counter() - tic, 1)
@@ -69,14 +77,16 @@ def main() -> None:
             tune = json.loads((work / name / "tune.json").read_text())
             summary[name] = {"best_val_knn": tune["best_val_knn"], "best_params": tune["best_params"],
                              "trial_seconds": tune["trial_seconds"], "trials": tune["trials"]}
-        hand = retrain("hand", [], work)
-        tuned = retrain("tuned", ["--config", str(work / "pruned" / "recipe.yaml")], work)
-    summary["hand_recipe_val_knn"] = {"seeds": hand, "mean": statistics.mean(hand), "std": statistics.stdev(hand)}
-    summary["tuned_recipe_val_knn"] = {"seeds": tuned, "mean": statistics.mean(tuned), "std": statistics.stdev(tuned)}
+        if again is None:
+            hand = retrain("hand", [], work)
+            tuned = retrain("tuned", ["--config", str(work / "pruned" / "recipe.yaml")], work)
+            summary["hand_recipe_val_knn"] = {"seeds": hand, "mean": statistics.mean(hand),
+                                              "std": statistics.stdev(hand)}
+            summary["tuned_recipe_val_knn"] = {"seeds": tuned, "mean": statistics.mean(tuned),
+                                               "std": statistics.stdev(tuned)}
+    # the trials' own values are the monitor's (1,000 queries, a 2,000-image bank): not comparable with these
     gap = summary["tuned_recipe_val_knn"]["mean"] - summary["hand_recipe_val_knn"]["mean"]
-    summary["target_1"] = {"tuned_minus_hand_points": round(100 * gap, 2), "met": gap >= -0.005,
-                           "best_trial_minus_hand_points": round(100 * (summary["pruned"]["best_val_knn"] -
-                                                                        summary["hand_recipe_val_knn"]["mean"]), 2)}
+    summary["target_1"] = {"tuned_minus_hand_points": round(100 * gap, 2), "met": gap >= -0.005}
     saved = 1 - summary["pruned"]["trial_seconds"] / summary["unpruned"]["trial_seconds"]
     best_gap = summary["pruned"]["best_val_knn"] - summary["unpruned"]["best_val_knn"]
     summary["target_2"] = {"trial_time_saved": round(saved, 3), "best_pruned_minus_unpruned_points":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +12,12 @@ import torch.nn as nn
 
 from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
-from selfsup.config import ConfigError, DataConfig, EvalConfig, RunConfig
-from selfsup.data import DATASETS, ImageDataset, InMemorySource, load_dataset, to_float
+from selfsup.config import ConfigError, EvalConfig, RunConfig
+from selfsup.data import DATASETS, ImageDataset, InMemorySource, to_float
 from selfsup.data.catalog import cache_root
-from selfsup.data.dataset import check_one_batch
 from selfsup.data.folders import folder_options
-from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
+from selfsup.data.plan import RUN_LOG, evaluation_splits, split_description, training_data
+from selfsup.data.splits import labelled_splits
 from selfsup.errors import CheckpointError
 from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.eval.monitor import OnlineMonitor
@@ -42,7 +41,6 @@ from selfsup.train.rundir import (
 )
 
 log = logging.getLogger(__name__)
-RUN_LOG = logging.getLogger("selfsup.run")  # what a run uses (its data): shown by the command line without -v
 
 
 @dataclass
@@ -57,31 +55,6 @@ def setup_device(config: RunConfig) -> torch.device:
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
     return resolve_device(config.train.device)
-
-
-def training_data(config: RunConfig) -> ImageDataset:
-    """The images the run trains on: the dataset's training split less the validation images, then
-    ``data.classes`` and ``data.limit``; every image batch must fit (at least one batch); logs where it came from."""
-    spec = DATASETS.get(config.data.dataset)
-    resolve_val_size(spec.name, config.data.val_size)  # a split that cannot be held out fails before any reading
-    dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download,
-                           folder_options(config.data))
-    read, fingerprint = len(dataset), dataset.fingerprint()
-    # the validation images are never trained on: every tuning path scores on them
-    dataset = held_out_of_training(spec.name, dataset, config.data.val_size, config.data.val_seed)
-    held_out = read - len(dataset)
-    if config.data.classes is not None:
-        keep = torch.isin(dataset.labels, torch.tensor(config.data.classes))
-        if not keep.any():
-            raise ConfigError(f"data.classes {list(config.data.classes)}: no {spec.name} training image has these "
-                              f"labels (it has {len(dataset.classes)} classes)")
-        dataset = dataset.subset(keep.nonzero().squeeze(1))
-    if config.data.limit is not None:
-        dataset = dataset.random_subset(config.data.limit, config.train.seed)
-    check_one_batch(len(dataset), config.train.batch_size)
-    RUN_LOG.info("data: %s from %s: %d training images read (content fingerprint %s), %d held out for validation "
-                 "(data.val_size), %d trained on", spec.name, dataset.source, read, fingerprint, held_out, len(dataset))
-    return dataset
 
 
 def build_method(config: RunConfig, context: MethodContext) -> Method:
@@ -255,54 +228,6 @@ def _prepare_on_rank0(run_dir: Path, config: RunConfig, resume: bool) -> bool:
     if error is not None:
         raise RunDirectoryError(error)
     return has_checkpoint
-
-
-@dataclass
-class EvaluationSplits:
-    """The labelled images the protocols fit on, the images they score, and the data source record (eval.json's
-    ``data``: where the images came from, how many per split, a content fingerprint). Unpacks as (fit, scored)."""
-
-    fit: ImageDataset
-    scored: ImageDataset
-    data: dict[str, Any]
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter((self.fit, self.scored))
-
-
-def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> EvaluationSplits:
-    """(labelled images to fit on, images to score): the training split less the validation images, and the
-    test split (``eval.split=test``) or the validation images (``eval.split=val``); either optionally limited to a
-    fixed random subset (``eval.train_limit``, ``eval.test_limit``)."""
-    if data.eval_data_dir is not None:  # unlabeled training images, evaluated on a labelled folder
-        data = dataclasses.replace(data, data_dir=data.eval_data_dir)
-    splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
-                             with_test=eval_config.split == "test", options=folder_options(data))
-    if bool((splits.fit.labels < 0).all()):
-        raise ConfigError(f"{data.data_dir or data.dataset} has no labels to fit a probe on; evaluate on a labelled "
-                          "folder: --set data.eval_data_dir=FOLDER (one subfolder per class)")
-    fit = splits.fit
-    if eval_config.split == "val":
-        if splits.val is None:
-            raise ConfigError(f"eval.split=val needs a validation split, and there is none for {data.dataset} "
-                              f"({data.data_dir or 'the default folder'}: data.val_size resolved to 0); set "
-                              "data.val_size=N")
-        scored = splits.val
-    else:
-        scored = splits.test
-    if eval_config.train_limit is not None:
-        fit = fit.random_subset(eval_config.train_limit, seed)
-    if eval_config.test_limit is not None:
-        scored = scored.random_subset(eval_config.test_limit, seed)
-    return EvaluationSplits(fit, scored, splits.record())
-
-
-def split_description(data: DataConfig, eval_config: EvalConfig, splits: EvaluationSplits) -> dict[str, Any]:
-    """What eval.json says about where its numbers come from."""
-    val_size = splits.data["val_images"]
-    fitted_on = f"train less the {val_size} validation images" if val_size else "train"
-    return {"scored_on": eval_config.split, "scored_images": len(splits.scored), "fitted_on": fitted_on,
-            "fitted_images": len(splits.fit), "val_size": val_size, "val_seed": data.val_seed}
 
 
 def inference_mode(eval_config: EvalConfig, device: torch.device, module: nn.Module, dataset: ImageDataset,

@@ -157,3 +157,26 @@ SCALARS: dict[Any, Callable[[Any, str], Any]] = {bool: _to_bool, int: _to_int, f
 
 def _is_optional(annotation: Any) -> bool:
     return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+LARGEST_INT = 2**31 - 1  # no count, size or seed of a run is larger; a larger one is a typo or an overflow
+LARGEST_FLOAT = 1e30  # far below float32's 3.4e38, which torch converts every learning rate and weight to
+
+
+def check_numbers(section: Any, where: str) -> None:
+    """Every number of a config section (and in its tuples) is finite and within ``LARGEST_INT`` (whole numbers) or
+    ``LARGEST_FLOAT`` (the rest):
+    an infinite learning rate or a NaN temperature is a mistake in the input, not a divergence to find later."""
+    for item in dataclasses.fields(section):
+        value = getattr(section, item.name)
+        for number in value if isinstance(value, tuple) else (value,):
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                continue
+            _require(math.isfinite(number), f"{where}.{item.name} must be a finite number, got {value!r}")
+            largest = LARGEST_FLOAT if isinstance(number, float) else LARGEST_INT
+            _require(abs(number) <= largest, f"{where}.{item.name} is out of range: {value!r} (at most {largest:g})")
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)

@@ -8,14 +8,13 @@ work starts. Method-specific fields live in the method's own ``Config`` dataclas
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from selfsup.coercion import build_dataclass, read_yaml  # noqa: F401  (read_yaml: kept importable here)
+from selfsup.coercion import build_dataclass, check_numbers, read_yaml  # noqa: F401  (read_yaml: kept importable here)
 from selfsup.errors import ConfigError  # noqa: F401  (defined in the leaf module, kept importable here)
 from selfsup.registry import BACKBONES, METHODS, OPTIMIZERS  # filled by the layers that define them
 
@@ -23,22 +22,6 @@ from selfsup.registry import BACKBONES, METHODS, OPTIMIZERS  # filled by the lay
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
-
-
-LARGEST_INT = 2**31 - 1  # no count, size or seed of a run is larger; a larger one is a typo or an overflow
-
-
-def check_numbers(section: Any, where: str) -> None:
-    """Every number of a config section (and in its tuples) is finite and a whole number fits ``LARGEST_INT``:
-    an infinite learning rate or a NaN temperature is a mistake in the input, not a divergence to find later."""
-    for item in dataclasses.fields(section):
-        value = getattr(section, item.name)
-        for number in value if isinstance(value, tuple) else (value,):
-            if isinstance(number, bool) or not isinstance(number, (int, float)):
-                continue
-            _check(math.isfinite(number), f"{where}.{item.name} must be a finite number, got {value!r}")
-            _check(abs(number) <= LARGEST_INT or isinstance(number, float),
-                   f"{where}.{item.name} is out of range: {value!r} (at most {LARGEST_INT})")
 
 
 @dataclass(frozen=True)
@@ -63,7 +46,8 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
-        _check(self.image_size is None or self.image_size >= 8, f"data.image_size must be >= 8, got {self.image_size}")
+        _check(self.image_size is None or 8 <= self.image_size <= 1024,
+               f"data.image_size must be in [8, 1024], got {self.image_size}")
         _check(self.channels in (None, 1, 3), f"data.channels must be 1, 3 or null (auto), got {self.channels}")
         _check(self.resize in ("crop", "stretch"), f"data.resize must be crop or stretch, got {self.resize!r}")
         _check(0.0 < self.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")

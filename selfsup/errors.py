@@ -9,6 +9,8 @@ with code 1, an interrupt with 130).
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_USER = 2
 
 
@@ -49,3 +51,21 @@ class DeviceError(UserError, RuntimeError):
 
 class ReportError(UserError, RuntimeError):
     """A folder that holds nothing to report."""
+
+
+# failed runs (exit 1) and interrupted ones (exit 130): not mistakes in the input
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed."""
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CollapseError(DivergenceError):
+    """The representation collapsed for ``train.collapse_patience`` steps in a row; the checkpoint from before the
+    collapse is kept. ``record`` says where (eval.json's ``collapsed``)."""
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record

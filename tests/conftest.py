@@ -55,3 +55,23 @@ def invoke(*args: str):  # type: ignore[no-untyped-def]
     from selfsup.cli import cli
 
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "64", "--quiet",
+         "--precision", "fp32", "--device", "cpu", "--set", "eval.probe_epochs=2"]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished SimCLR run (two epochs, so checkpoints/previous.pt exists) shared by the trust and fuzz tests;
+    a test that changes it works on a copy."""
+    from click.testing import CliRunner
+
+    from selfsup.cli import cli
+
+    base = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        result = CliRunner().invoke(cli, ["train", "simclr", *QUICK, "--out", str(base / "run")])
+    assert result.exit_code == 0, result.output
+    return base / "run"

@@ -70,6 +70,22 @@ def train_args(draw: st.DrawFn) -> list[str]:
     return args
 
 
+def eval_keys() -> list[str]:
+    return [key for key in valid_keys() if key.startswith(("eval.", "data.")) and key not in EXCLUDED_KEYS]
+
+
+@st.composite
+def eval_args(draw: st.DrawFn, run_dir: Path) -> list[str]:
+    """`selfsup eval RUN` with one or two generated --set pairs (evaluation and data keys) or --split values."""
+    args = ["eval", str(run_dir), "--set", "eval.probe_epochs=2"]
+    for _ in range(draw(st.integers(1, 2))):
+        if draw(st.integers(0, 4)) == 0:
+            args += ["--split", draw(values)]
+        else:
+            args += ["--set", f"{draw(st.sampled_from(eval_keys()))}={draw(values)}"]
+    return args
+
+
 # -- file corruptions --------------------------------------------------------------------------------------
 
 @st.composite
@@ -263,8 +279,14 @@ def corrupted_run(paths: dict[str, Path], target: str, data: bytes, seconds: int
         return run(command(paths), paths[watched], seconds)
     finally:
         path.write_bytes(original)
-        if snapshot(paths["run"]) != snapshot(paths["pristine"]):  # an exit 0 may write: each example starts afresh
-            shutil.rmtree(paths["run"])
-            shutil.copytree(paths["pristine"], paths["run"])
-        for leftover in ("nn", "img", "idx", "base"):
-            shutil.rmtree(paths["run"].parent / leftover, ignore_errors=True)
+        restore(paths)
+
+
+def restore(paths: dict[str, Path]) -> None:
+    """Put the run back as it was (an exit 0 may write to it) and drop the other outputs: each example starts
+    afresh."""
+    if snapshot(paths["run"]) != snapshot(paths["pristine"]):
+        shutil.rmtree(paths["run"])
+        shutil.copytree(paths["pristine"], paths["run"])
+    for leftover in ("nn", "img", "idx", "base"):
+        shutil.rmtree(paths["run"].parent / leftover, ignore_errors=True)

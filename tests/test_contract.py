@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from selfsup.api import build_method, training_data
+from selfsup.api import build_method
 from selfsup.config import RunConfig
 from selfsup.data import InMemorySource, make_synthetic
 from selfsup.data.neighbors import fingerprint
+from selfsup.data.plan import training_data
 from selfsup.experiments.neighbors import nearest_neighbors
 from selfsup.methods import METHODS, MethodContext
 from selfsup.train import Trainer

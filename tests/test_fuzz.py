@@ -9,23 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fuzz_cases import TARGETS, corrupted_run, corruptions, json_corruptions, make_inputs, run, train_args
+from fuzz_cases import (
+    TARGETS,
+    corrupted_run,
+    corruptions,
+    eval_args,
+    json_corruptions,
+    make_inputs,
+    restore,
+    run,
+    train_args,
+)
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from test_trust import QUICK
-
-    root = tmp_path_factory.mktemp("fuzz")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(root / "cache"))
-        outcome = run(["train", "simclr", *QUICK, "--out", str(root / "trained")], seconds=300)
-    assert outcome.code == 0, outcome.output
-    return make_inputs(root / "inputs", root / "trained")
+def inputs(tmp_path_factory: pytest.TempPathFactory, trained: Path) -> dict[str, Path]:
+    return make_inputs(tmp_path_factory.mktemp("fuzz") / "inputs", trained)
 
 
 @FUZZ
@@ -33,6 +37,15 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_generated_options_and_set_values_never_end_in_a_traceback(args: list[str], tmp_path: Path) -> None:
     outcome = run([*args, "--out", str(tmp_path / "run")], seconds=20)
     assert outcome.problem is None, f"{args}: {outcome.problem}\n{outcome.output}"
+
+
+@FUZZ
+@given(data=st.data())
+def test_generated_evaluation_settings_never_end_in_a_traceback(data: st.DataObject, inputs: dict[str, Path]) -> None:
+    args = data.draw(eval_args(inputs["run"]))
+    outcome = run(args, inputs["run"], seconds=30)
+    assert outcome.problem is None, f"{args}: {outcome.problem}\n{outcome.output}"
+    restore(inputs)
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

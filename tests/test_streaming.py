@@ -10,7 +10,7 @@ import torch
 
 import selfsup
 from selfsup.config import ConfigError, RunConfig
-from selfsup.data import ImageDataset, InMemorySource
+from selfsup.data import InMemorySource
 from selfsup.data.folders import FolderOptions, read_folder
 from selfsup.data.streaming import StreamingFolderSource
 

@@ -245,7 +245,7 @@ def test_a_warm_up_has_a_floor_in_steps() -> None:
     """0.2 epoch of 12 steps is 2 steps; the floor keeps 50 (at most a tenth of the run), and a large dataset's
     0.2 epoch is unchanged."""
     from selfsup.config import OptimConfig
-    from selfsup.train.trainer import warmup_steps
+    from selfsup.ops.schedules import warmup_steps
 
     tuned = OptimConfig(optimizer="sgd", lr=0.06, warmup_epochs=0.2)
     assert warmup_steps(tuned, 12, 12 * 150) == 50  # 1,500 images, batch 128, 150 epochs

@@ -11,12 +11,9 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import write_idx
+from conftest import QUICK, write_idx
 
 from selfsup.cli import cli
-
-QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batch-size", "64", "--quiet",
-         "--precision", "fp32", "--device", "cpu", "--set", "eval.probe_epochs=2"]
 
 
 def run_cli(*args: str):  # type: ignore[no-untyped-def]
@@ -33,17 +30,6 @@ def run_cli(*args: str):  # type: ignore[no-untyped-def]
 def snapshot(folder: Path) -> dict[str, str]:
     return {str(path.relative_to(folder)): hashlib.sha1(path.read_bytes()).hexdigest()
             for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One finished SimCLR run (two epochs, so checkpoints/previous.pt exists) shared by the table."""
-    base = tmp_path_factory.mktemp("trust")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(base / "cache"))
-        code, output = run_cli("train", "simclr", *QUICK, "--out", str(base / "run"))
-    assert code == 0, output
-    return base / "run"
 
 
 def _bad_data(root: Path) -> None:

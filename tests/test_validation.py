@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import selfsup
-from selfsup.api import evaluation_splits, training_data
 from selfsup.config import ConfigError, EvalConfig, MonitorConfig, RunConfig
 from selfsup.data import DATASETS
+from selfsup.data.plan import evaluation_splits, training_data
 from selfsup.data.splits import labelled_splits, validation_indices
 from selfsup.eval import evaluate_features, extract_features
 from selfsup.eval.monitor import OnlineMonitor

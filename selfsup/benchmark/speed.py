@@ -74,8 +74,9 @@ class _Stepper:
         """``mode`` (bf16, channels-last, compiled) forces a configuration; None takes what training takes
         (``auto``: the device's measurements and the compile decision for this run's length). ``dataset``: the
         training set, when it is already loaded."""
-        from selfsup.api import build_method, training_data
+        from selfsup.api import build_method
         from selfsup.data import InMemorySource
+        from selfsup.data.plan import training_data
         from selfsup.methods import MethodContext
         from selfsup.train.decisions import run_settings
         from selfsup.train.optim import build_optimizer
@@ -120,7 +121,7 @@ def speed_table(budget: dict[str, Any], steps: int | None = None) -> list[dict[s
     """Model-only images/s (the trainer's step on views made beforehand) in every configuration: fp32 / bf16 x
     NCHW / channels-last x eager / compiled, each on a fresh copy of the reference method; compile seconds where
     compiled. Configurations this machine cannot run (compiling without a C++ compiler) are left out."""
-    from selfsup.api import training_data
+    from selfsup.data.plan import training_data
     from selfsup.train.device import compiler_available
 
     config = reference_config(budget)
@@ -151,8 +152,9 @@ def _sync(device: torch.device) -> None:
 
 def bench_eval(budget: dict[str, Any]) -> dict[str, Any]:
     """Evaluation time of a random-init Conv6 on Fashion-MNIST's 60k training / 10k test features."""
-    from selfsup.api import evaluation_splits, inference_mode
+    from selfsup.api import inference_mode
     from selfsup.backbones import create_backbone
+    from selfsup.data.plan import evaluation_splits
     from selfsup.eval import evaluate_features, extract_features, knn_accuracy
 
     eval_config = EvalConfig(train_limit=budget["eval_train"])

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import shutil
-import tarfile
-import tempfile
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +12,7 @@ import numpy as np
 import torch
 
 from selfsup.data.dataset import ImageDataset
+from selfsup.data.download import Download, fetch
 from selfsup.data.folders import FolderOptions, read_folder
 from selfsup.data.readers import (
     DatasetFileError,
@@ -32,14 +28,6 @@ log = logging.getLogger(__name__)
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
-
-
-@dataclass(frozen=True)
-class Download:
-    url: str
-    md5: str
-    filename: str
-    extract: bool = False  # a tar archive whose contents are unpacked next to it
 
 
 @dataclass(frozen=True)
@@ -331,41 +319,6 @@ def detect_dataset(folder: Path) -> str | None:
 
 def _has_marker(folder: Path, pattern: str) -> bool:
     return any(folder.glob(pattern)) or any(folder.glob(f"*/{pattern}"))
-
-
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def fetch(spec: DatasetSpec, target: Path) -> None:
-    """Download every file of ``spec`` into ``target``, verify its MD5, unpack archives."""
-    from tqdm.auto import tqdm
-
-    target.mkdir(parents=True, exist_ok=True)
-    for item in spec.downloads:
-        destination = target / item.filename
-        if not (destination.exists() and md5sum(destination) == item.md5):
-            log.info("downloading %s", item.url)
-            with tempfile.NamedTemporaryFile(dir=target, delete=False) as handle:
-                temporary = Path(handle.name)
-                with urllib.request.urlopen(item.url, timeout=30) as response:  # noqa: S310 (fixed https/http sources)
-                    total = int(response.headers.get("Content-Length") or 0)
-                    with tqdm(total=total or None, unit="B", unit_scale=True, desc=item.filename) as bar:
-                        for chunk in iter(lambda: response.read(1 << 20), b""):
-                            handle.write(chunk)
-                            bar.update(len(chunk))
-            actual = md5sum(temporary)
-            if actual != item.md5:
-                temporary.unlink()
-                raise OSError(f"{item.url}: checksum mismatch (md5 {actual}, expected {item.md5})")
-            shutil.move(temporary, destination)
-        if item.extract:
-            with tarfile.open(destination) as archive:
-                archive.extractall(target, filter="data")
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None,

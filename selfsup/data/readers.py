@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import warnings
 import zipfile
 import zlib
-import warnings
 from pathlib import Path
 from typing import Any
 

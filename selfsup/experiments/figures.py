@@ -151,7 +151,8 @@ def embedding_map(run_dir: Path, kind: str = "tsne", points: int = 1000, seed: i
         return stored["coords"], stored["labels"]
     import torch
 
-    from selfsup.api import evaluation_splits, load
+    from selfsup.api import load
+    from selfsup.data.plan import evaluation_splits
     from selfsup.eval import extract_features
 
     config = read_run_config(run_dir)

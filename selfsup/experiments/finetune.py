@@ -130,7 +130,8 @@ def finetune_run(run_dir: str | Path, fraction: float, config: FinetuneConfig | 
                  progress: bool = True) -> dict[str, Any]:
     """Fine-tune a trained run's encoder and a random-init one with ``fraction`` of the labels; the frozen
     linear probe on the same labelled images beside them. Adds the result to ``<run>/finetune.json``."""
-    from selfsup.api import build_method, evaluation_splits, load, setup_device
+    from selfsup.api import build_method, load, setup_device
+    from selfsup.data.plan import evaluation_splits
     from selfsup.methods import MethodContext
     from selfsup.train.rundir import read_run_config, write_json
 

@@ -56,7 +56,8 @@ def precision_at_k(indices: torch.Tensor, labels: torch.Tensor) -> dict[str, flo
 def mine(run_dir: str | Path, metric: str = "cosine", k: int = 10, out: str | Path | None = None,
          overrides: dict[str, Any] | None = None, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
     """Embed the run's training set (or the one ``overrides`` describe) and store each image's k neighbours."""
-    from selfsup.api import inference_mode, load, training_data
+    from selfsup.api import inference_mode, load
+    from selfsup.data.plan import training_data
     from selfsup.eval import extract_features
     from selfsup.train.rundir import read_run_config
 

@@ -129,17 +129,9 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
     import optuna
     from tqdm.auto import tqdm
 
-    from selfsup import api
+    from selfsup.data.plan import training_data
 
-    if trials is None and seconds is None:
-        raise ConfigError("give --trials N or --budget TIME (for example 30m), or both")
-    if trials is not None and trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {trials}")
-    if not base.monitor.enabled:
-        raise ConfigError("selfsup tune scores trials with the online monitor; keep monitor.enabled=true")
-    space = dict(space if space is not None else get_method(base.method).search_space)
-    for key in space:  # every key must be a config key of this method (a typo fails before any trial)
-        getattr_path(base, key)
+    space = checked_request(base, trials, seconds, space)
     out = Path(out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(out, base, space, seed, prune, storage_url(out, storage))
@@ -148,44 +140,9 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
     # what counts towards --trials: a trial that failed (interrupted, or its process killed) is run again
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
+    images = len(training_data(base)) if not base.data.stream else base.train.batch_size  # logs the data once
     bar = tqdm(total=trials, initial=min(done, trials or done), unit="trial", desc=f"tune {base.method}",
                disable=not progress, dynamic_ncols=True)
-
-    images = len(api.training_data(base)) if not base.data.stream else base.train.batch_size  # logs the data once
-    run_log = logging.getLogger("selfsup.run")
-    quiet_level, run_log.level = run_log.level, logging.WARNING  # once is enough: every trial reads the same data
-
-    def objective(trial: Any) -> float:
-        overrides = {key: as_override(suggest(trial, key, dimension)) for key, dimension in space.items()}
-        trial.set_user_attr("pid", os.getpid())
-        try:
-            config = base.replace(overrides)
-        except ConfigError as error:  # a combination the method refuses (e.g. a code size with a representation)
-            trial.set_user_attr("error", str(error))
-            raise optuna.TrialPruned() from None
-        last: dict[str | int, float] = {}  # "value": the latest measurement; each reported point
-
-        def on_monitor(step: int, total: int, value: float) -> None:
-            last["value"] = value
-            point = round(REPORTS * step / max(total, 1))
-            if 0 < point < REPORTS and point not in last:  # the end is the trial's value, not an intermediate one
-                last[point] = value
-                trial.report(value, point)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-
-        every = max(1, (images // config.train.batch_size) * config.train.epochs // REPORTS)
-        config = config.replace({"monitor.every": every})
-        started = time.perf_counter()
-        try:
-            api.train(config, out / "trials" / f"{trial.number:04d}", evaluate=False, progress=False,
-                      on_monitor=on_monitor)
-        except (DivergenceError, UserError) as error:  # a diverged, collapsed or refused trial: a bad value
-            trial.set_user_attr("error", str(error).splitlines()[0][:300])
-            raise optuna.TrialPruned() from None
-        finally:
-            trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
-        return last["value"]
 
     def after_trial(study: Any, trial: Any) -> None:
         bar.update(1)
@@ -197,11 +154,68 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
     if trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=finished))
     remaining = None if trials is None else max(0, trials - done)
-    if remaining != 0:
-        study.optimize(objective, n_trials=remaining, timeout=seconds, callbacks=callbacks, gc_after_trial=True)
-    bar.close()
-    run_log.setLevel(quiet_level)
+    run_log = logging.getLogger("selfsup.run")
+    quiet_level, run_log.level = run_log.level, logging.WARNING  # once is enough: every trial reads the same data
+    try:
+        if remaining != 0:
+            study.optimize(lambda trial: run_trial(trial, base, space, out, images), n_trials=remaining,
+                           timeout=seconds, callbacks=callbacks, gc_after_trial=True)
+    finally:
+        bar.close()
+        run_log.setLevel(quiet_level)
     return write_outputs(study, base, out, time.perf_counter() - tic, storage_url(out, storage))
+
+
+def checked_request(base: RunConfig, trials: int | None, seconds: float | None, space: Space | None) -> Space:
+    """The space to search, once the request is known to make sense (before a study is opened)."""
+    if trials is None and seconds is None:
+        raise ConfigError("give --trials N or --budget TIME (for example 30m), or both")
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    if not base.monitor.enabled:
+        raise ConfigError("selfsup tune scores trials with the online monitor; keep monitor.enabled=true")
+    space = dict(space if space is not None else get_method(base.method).search_space)
+    for key in space:  # every key must be a config key of this method (a typo fails before any trial)
+        getattr_path(base, key)
+    return space
+
+
+def run_trial(trial: Any, base: RunConfig, space: Space, out: Path, images: int) -> float:
+    """One trial: draw the values, train with the monitor reporting to the pruner, return the last validation
+    kNN. A combination the method refuses, a divergence or a collapse ends the trial as pruned."""
+    import optuna
+
+    from selfsup import api
+
+    overrides = {key: as_override(suggest(trial, key, dimension)) for key, dimension in space.items()}
+    trial.set_user_attr("pid", os.getpid())
+    try:
+        config = base.replace(overrides)
+    except ConfigError as error:  # e.g. a code size that the chosen representation cannot use
+        trial.set_user_attr("error", str(error))
+        raise optuna.TrialPruned() from None
+    last: dict[str | int, float] = {}  # "value": the latest measurement; each reported point
+
+    def on_monitor(step: int, total: int, value: float) -> None:
+        last["value"] = value
+        point = round(REPORTS * step / max(total, 1))
+        if 0 < point < REPORTS and point not in last:  # the end is the trial's value, not an intermediate one
+            last[point] = value
+            trial.report(value, point)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+    every = max(1, (images // config.train.batch_size) * config.train.epochs // REPORTS)
+    started = time.perf_counter()
+    try:
+        api.train(config.replace({"monitor.every": every}), out / "trials" / f"{trial.number:04d}", evaluate=False,
+                  progress=False, on_monitor=on_monitor)
+    except (DivergenceError, UserError) as error:  # a diverged, collapsed or refused trial: a bad value
+        trial.set_user_attr("error", str(error).splitlines()[0][:300])
+        raise optuna.TrialPruned() from None
+    finally:
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
+    return last["value"]
 
 
 def getattr_path(config: RunConfig, key: str) -> Any:

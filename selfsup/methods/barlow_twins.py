@@ -10,9 +10,9 @@ from selfsup.config import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.losses import barlow_twins
 from selfsup.methods.base import Method, StepOutput, register_method
-from selfsup.space import OPTIMISATION, VIEWS, Range
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import batch_gather
+from selfsup.space import OPTIMISATION, VIEWS, Range
 
 
 @dataclass(frozen=True)

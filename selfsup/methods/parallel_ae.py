@@ -17,8 +17,8 @@ from selfsup.config import ConfigError
 from selfsup.losses import EMBEDDING_LOSSES, embedding_loss
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
 from selfsup.methods.base import StepOutput, register_method
-from selfsup.space import VIEWS, Choice, Range
 from selfsup.ops.distributed import batch_gather
+from selfsup.space import VIEWS, Choice, Range
 
 
 @dataclass(frozen=True)

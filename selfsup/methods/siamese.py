@@ -20,11 +20,11 @@ from selfsup.config import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
-from selfsup.space import OPTIMISATION, VIEWS, Choice, Range
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import all_reduce_mean
 from selfsup.ops.schedules import cosine_momentum, update_momentum
 from selfsup.registry import choose
+from selfsup.space import OPTIMISATION, VIEWS, Choice, Range
 
 # predictor kind -> the head on the d-dim projection (hidden: the projector's width)
 PREDICTORS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,3 +55,11 @@ def stage_of(step: int, total_steps: int, stages: int) -> int:
     """The stage (0-based) that ``step`` belongs to; the last stage from ``total_steps`` on."""
     bounds = stage_bounds(total_steps, stages)
     return max(i for i in range(stages) if bounds[i] <= step) if step < total_steps else stages - 1
+
+
+def warmup_steps(optim: Any, steps_per_epoch: int, total_steps: int) -> int:
+    """``optim.warmup_epochs`` in steps, with a floor of ``optim.warmup_min_steps`` (at most a tenth of the run)."""
+    steps = round(optim.warmup_epochs * steps_per_epoch)
+    if optim.warmup_epochs > 0:
+        steps = max(steps, min(optim.warmup_min_steps, total_steps // 10))
+    return steps

@@ -12,10 +12,8 @@ import json
 import logging
 import math
 import signal
-import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +24,10 @@ from tqdm.auto import tqdm
 
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import BatchSource
-from selfsup.errors import CheckpointError
+from selfsup.errors import CheckpointError, CollapseError, DivergenceError, TrainingInterrupted
 from selfsup.ops import distributed
-from selfsup.ops.schedules import stage_bounds, warmup_cosine
+from selfsup.ops.schedules import stage_bounds, warmup_cosine, warmup_steps
+from selfsup.ops.signals import stop_signals
 from selfsup.train.checkpoint import load_checkpoint, load_model_state, save_atomic, write_atomic
 from selfsup.train.loggers import make_logger
 from selfsup.train.optim import build_optimizer
@@ -41,23 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class TrainingInterrupted(Exception):
-    """Ctrl-C or SIGTERM: a checkpoint was written, the run can be resumed."""
-
-
-class DivergenceError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class CollapseError(DivergenceError):
-    """The representation collapsed for ``train.collapse_patience`` steps in a row; the checkpoint from before the
-    collapse is kept. ``record`` says where (eval.json's ``collapsed``)."""
-
-    def __init__(self, message: str, record: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.record = record
-
-
 @dataclass
 class TrainResult:
     steps: int
@@ -65,14 +47,6 @@ class TrainResult:
     final_loss: float
     seconds: float  # training time of this process (resumed runs add up their parts)
     images_per_second: float
-
-
-def warmup_steps(optim: Any, steps_per_epoch: int, total_steps: int) -> int:
-    """``optim.warmup_epochs`` in steps, with a floor of ``optim.warmup_min_steps`` (at most a tenth of the run)."""
-    steps = round(optim.warmup_epochs * steps_per_epoch)
-    if optim.warmup_epochs > 0:
-        steps = max(steps, min(optim.warmup_min_steps, total_steps // 10))
-    return steps
 
 
 def _step_of(record: dict[str, Any]) -> float:
@@ -209,23 +183,10 @@ class Trainer:
         write_atomic(self.metrics_path, "".join(json.dumps(record) + "\n" for record in kept))
 
     # -- signals -------------------------------------------------------------------------
-    @contextmanager
-    def _catch_stop_signals(self):  # type: ignore[no-untyped-def]
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):  # type: ignore[no-untyped-def]
-            if self._stop_signal is not None:  # a second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self._stop_signal = signum
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+    def _on_stop_signal(self, signum: int) -> None:
+        if self._stop_signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
 
     def _should_stop(self) -> bool:
         """A stop signal seen by any process stops all of them at the same step (the save is collective)."""
@@ -265,7 +226,7 @@ class Trainer:
         if self.step == 0:  # the random-init level of this encoder
             self._monitor(0, bar)
             self._last_monitored = 0
-        with self._catch_stop_signals():
+        with stop_signals(self._on_stop_signal):
             while self.step < self.total_steps:
                 self._train_epoch(self.step // self.steps_per_epoch, bar)
         bar.close()
