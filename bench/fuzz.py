@@ -3,8 +3,8 @@ as tests/test_fuzz.py judges its few (exit 0, 1 or 2, no traceback, an exit 2 le
 
     python bench/fuzz.py --inputs 10000 --out bench/results/fuzz.json
 
-Two thirds of the inputs are generated `train` command lines (options and --set values), a tenth generated
-`eval` settings (evaluation and data keys, splits), the rest corruptions spread over every file kind in
+Two thirds of the inputs are generated `train` command lines (options and --set values), a twentieth generated
+`eval` settings (evaluation and data keys, splits; each runs an evaluation, so they are the costly ones), the rest corruptions spread over every file kind in
 tests/fuzz_cases.TARGETS. Inputs run in-process in a worker process (fast); each
 input is written down before it runs, so an input that kills the worker (a crash in native code) is recorded as a
 finding and a new worker goes on with the rest. The JSON records how many inputs were tried per kind, the exit
@@ -36,7 +36,7 @@ def plan(total: int) -> list[tuple[str, int]]:
     from fuzz_cases import TARGETS
 
     cli_inputs = total * 2 // 3
-    eval_inputs = total // 10
+    eval_inputs = total // 20
     per_target = (total - cli_inputs - eval_inputs) // len(TARGETS)
     return [("train command line", cli_inputs), ("eval command line", eval_inputs)] + [
         (target, per_target) for target in TARGETS]
@@ -62,7 +62,9 @@ def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight
     from hypothesis import seed as hypothesis_seed
 
     logging.disable(logging.WARNING)
+    import torch
 
+    torch.set_num_threads(1)  # two campaigns may run side by side on two cores
     def record(description: object, outcome) -> None:  # type: ignore[no-untyped-def]
         line = {"kind": kind, "code": outcome.code, "problem": outcome.problem}
         if outcome.problem is not None:
