@@ -47,17 +47,7 @@ def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight
     ``inflight``."""
     import logging
 
-    from fuzz_cases import (
-        TARGETS,
-        corrupted_run,
-        corruptions,
-        eval_args,
-        json_corruptions,
-        make_inputs,
-        restore,
-        run,
-        train_args,
-    )
+    import fuzz_cases as cases
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hypothesis_seed
 
@@ -81,35 +71,35 @@ def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight
 
         @hypothesis_seed(seed)
         @quiet
-        @given(args=train_args())
+        @given(args=cases.train_args())
         def command_lines(args: list[str]) -> None:
             shutil.rmtree(out, ignore_errors=True)
             note(args)
-            record(args, run([*args, "--out", str(out)], seconds=20))
+            record(args, cases.run([*args, "--out", str(out)], seconds=20))
 
         command_lines()
         return
     trained = root / "trained"
     if not trained.exists():
-        outcome = run(["train", "simclr", *QUICK, "--out", str(trained)], seconds=600)
+        outcome = cases.run(["train", "simclr", *QUICK, "--out", str(trained)], seconds=600)
         assert outcome.code == 0, outcome.output
     shutil.rmtree(root / "inputs", ignore_errors=True)
-    inputs = make_inputs(root / "inputs", trained)
+    inputs = cases.make_inputs(root / "inputs", trained)
     if kind == "eval command line":
         @hypothesis_seed(seed)
         @quiet
-        @given(args=eval_args(inputs["run"]))
+        @given(args=cases.eval_args(inputs["run"]))
         def evaluations(args: list[str]) -> None:
             note(args)
-            record(args, run(args, inputs["run"], seconds=60))
-            restore(inputs)
+            record(args, cases.run(args, inputs["run"], seconds=60))
+            cases.restore(inputs)
 
         evaluations()
         return
-    relative, is_json, _, _ = TARGETS[kind]
+    relative, is_json, _, _ = cases.TARGETS[kind]
     first, _, rest = relative.partition("/")
     original = (inputs[first] / rest if rest else inputs[first]).read_bytes()
-    strategy = json_corruptions(original) if is_json else corruptions(original)
+    strategy = cases.json_corruptions(original) if is_json else cases.corruptions(original)
 
     @hypothesis_seed(seed)
     @quiet
@@ -117,7 +107,7 @@ def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight
     def corrupt(data: bytes) -> None:
         description = {"bytes": len(data), "head": data[:48].hex()}
         note(description)
-        record(description, corrupted_run(inputs, kind, data, seconds=60))
+        record(description, cases.corrupted_run(inputs, kind, data, seconds=60))
 
     corrupt()
 
