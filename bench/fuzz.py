@@ -31,10 +31,13 @@ QUICK = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "2", "--batc
          "--precision", "fp32", "--device", "cpu", "--set", "eval.probe_epochs=2"]
 
 
-def plan(total: int) -> list[tuple[str, int]]:
-    """(kind, how many): two thirds command lines, the rest spread over the file targets."""
+def plan(total: int, kinds: list[str] | None = None) -> list[tuple[str, int]]:
+    """(kind, how many): two thirds command lines, a twentieth evaluation settings, the rest spread over the file
+    targets; or ``total`` spread over ``kinds`` alone (a rerun of some kinds after a fix)."""
     from fuzz_cases import TARGETS
 
+    if kinds:
+        return [(kind, total // len(kinds)) for kind in kinds]
     cli_inputs = total * 2 // 3
     eval_inputs = total // 20
     per_target = (total - cli_inputs - eval_inputs) // len(TARGETS)
@@ -112,14 +115,14 @@ def worker(kind: str, count: int, seed: int, root: Path, results: Path, inflight
     corrupt()
 
 
-def campaign(total: int, seed: int, root: Path) -> dict:  # type: ignore[type-arg]
+def campaign(total: int, seed: int, root: Path, kinds: list[str] | None = None) -> dict:  # type: ignore[type-arg]
     """Every kind's inputs through workers; a worker that dies is replaced and its in-flight input recorded."""
     from tqdm.auto import tqdm
 
     results, inflight = root / "results.jsonl", root / "inflight.json"
     bar = tqdm(total=total, unit="input")
     crashes = []
-    for kind, count in plan(total):
+    for kind, count in plan(total, kinds):
         attempt = 0
         while True:
             done = sum(1 for line in results.read_text().splitlines() if json.loads(line)["kind"] == kind) \
@@ -155,6 +158,7 @@ def main() -> None:
     parser.add_argument("--inputs", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/fuzz.json")
+    parser.add_argument("--kinds", help="Only these kinds, comma-separated (e.g. 'metrics.jsonl (report)').")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -164,9 +168,12 @@ def main() -> None:
         return
     tic = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        result = campaign(args.inputs, args.seed, Path(tmp))
+        kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else None
+        result = campaign(args.inputs, args.seed, Path(tmp), kinds)
     tried = sum(counter["tried"] for counter in result["tally"].values())
-    report = {"command": f"python bench/fuzz.py --inputs {args.inputs} --seed {args.seed}", "inputs_tried": tried,
+    kinds_flag = f" --kinds '{args.kinds}'" if args.kinds else ""
+    report = {"command": f"python bench/fuzz.py --inputs {args.inputs} --seed {args.seed}{kinds_flag}",
+              "inputs_tried": tried,
               "finding_count": len(result["findings"]),
               "tracebacks": sum(f["problem"] == "traceback" for f in result["findings"]),
               "crashes": sum(f["problem"].startswith("the process died") for f in result["findings"]),

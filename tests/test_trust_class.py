@@ -142,7 +142,10 @@ def test_a_report_over_runs_with_one_cut_short_eval_json_writes_the_others(train
         shutil.copytree(trained, folder / name)
     broken = folder / "b" / "eval.json"
     broken.write_bytes(broken.read_bytes()[:100])
-    (folder / "c" / "metrics.jsonl").write_text((folder / "c" / "metrics.jsonl").read_text() + '{"step": 9, "lo')
+    metrics = (folder / "c" / "metrics.jsonl").read_text()
+    # a line cut short, a flipped key (found by the fuzz campaign: "step" -> "stdp"), a flipped value type
+    (folder / "c" / "metrics.jsonl").write_text(metrics.replace('"step"', '"stdp"', 1) + '{"step": 3, "loss": "x"}\n'
+                                                + '{"step": 9, "lo')
     build_report(folder, None, 10, baselines=False)
     rows = {row["run"]: row for row in csv.DictReader(open(folder / "results.csv"))}
     assert rows["b"]["status"] == "unreadable" and "b/eval.json" in rows["b"]["error"] and rows["b"]["knn"] == ""

@@ -134,9 +134,23 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return parse_metrics(path)
 
 
+# the fields readers plot or compare: a record that has one must have a number there (and every record a step)
+NUMERIC_FIELDS = {"step", "epoch", "loss", "lr", "images_per_s", "epoch_loss", "seconds", "monitor_knn",
+                  "monitor_seconds", "train_seconds", "images_seen", "embedding_std", "effective_rank", "collapsed",
+                  "monitor_raw_pixels_knn", "monitor_bank", "monitor_queries", "monitor_every"}
+
+
+def _well_formed(record: dict[str, Any]) -> bool:
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    return "step" in record and all(number(record[key]) for key in NUMERIC_FIELDS & record.keys())
+
+
 def parse_metrics(path: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl's records; a line that is cut short (a run killed mid-write) or corrupt is skipped with a
-    warning naming the file and line, since every other line still stands."""
+    """metrics.jsonl's records; a line that is cut short (a run killed mid-write), corrupt, or whose known fields
+    are not numbers (a flipped key or value) is skipped with a warning naming the file and line, since every other
+    line still stands."""
     records, bad = [], []
     try:
         text = path.read_bytes().decode("utf-8", errors="replace")
@@ -149,7 +163,7 @@ def parse_metrics(path: Path) -> list[dict[str, Any]]:
             record = json.loads(line)
         except (ValueError, RecursionError):
             record = None
-        if isinstance(record, dict):
+        if isinstance(record, dict) and _well_formed(record):
             records.append(record)
         else:
             bad.append(number)
