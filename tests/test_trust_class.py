@@ -164,6 +164,23 @@ def test_compare_names_a_broken_eval_json(content: bytes, trained: Path, tmp_pat
     assert code == 2 and "eval.json" in output and "Traceback" not in output, output
 
 
+def test_a_two_byte_checkpoint_and_a_neighbour_file_without_its_fields_are_named(trained: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Found by the fuzz campaign: a checkpoint cut to 2 bytes was a struct.error from torch's reader, and a
+    neighbour file whose record lost a key (a flipped byte) was a KeyError in nn-byol."""
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    for path in (run / "checkpoints" / "last.pt", run / "checkpoints" / "previous.pt"):
+        path.write_bytes(bytes.fromhex("4ae0"))
+    code, output = run_cli("eval", str(run))
+    assert code == 2 and "last.pt" in output and "Traceback" not in output, output
+    neighbors = tmp_path / "neighbors-cosine.pt"
+    torch.save({"indices": torch.zeros(1600, 2, dtype=torch.long), "size": 1600, "datazet": "synthetic",
+                "fingerprint": "0", "metric": "cosine"}, neighbors)
+    code, output = run_cli("train", "nn-byol", *QUICK, "--neighbors", str(neighbors), "--out", str(tmp_path / "o"))
+    assert code == 2 and "neighbors-cosine.pt" in output and "dataset" in output and "Traceback" not in output, output
+
+
 # -- 4. one folder path -------------------------------------------------------------------------------------
 
 def test_a_grayscale_folder_streams_the_same_batches_as_in_memory(tmp_path: Path) -> None:

@@ -49,7 +49,12 @@ def resolve_neighbor_file(path: str | Path) -> Path:
 def load_neighbors(path: str | Path) -> dict[str, Any]:
     path = resolve_neighbor_file(path)
     record = read_state(path, "cpu", "neighbour file")
-    if not isinstance(record, dict) or not isinstance(record.get("indices"), torch.Tensor):
-        raise RunDirectoryError(f"{path} is not a selfsup neighbour file")
+    if not isinstance(record, dict):
+        raise RunDirectoryError(f"{path} is not a selfsup neighbour file (it holds a {type(record).__name__})")
+    fields = {"indices": torch.Tensor, "size": int, "dataset": str, "fingerprint": str, "metric": str}
+    wrong = [name for name, kind in fields.items() if not isinstance(record.get(name), kind)]
+    if wrong or record["indices"].ndim != 2 or record["indices"].dtype != torch.long:
+        raise RunDirectoryError(f"{path} is not a selfsup neighbour file, or is corrupt ("
+                                f"{', '.join(wrong) or 'indices'} missing or of the wrong type)")
     record["path"] = str(path)
     return record

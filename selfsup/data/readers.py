@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import warnings
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -40,7 +41,7 @@ def read_state(path: Path, device: torch.device | str = "cpu", what: str = "chec
         raise CheckpointError(f"{path}: cannot read {what} (not a file torch.save wrote, or truncated or "
                               "corrupt)") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
-            UnicodeDecodeError, OverflowError, MemoryError, zipfile.BadZipFile) as error:
+            UnicodeDecodeError, OverflowError, MemoryError, zipfile.BadZipFile, struct.error) as error:
         first = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path}: cannot read {what} ({first}); the file is truncated or corrupt") from None
 
