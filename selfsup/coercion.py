@@ -172,11 +172,12 @@ def check_numbers(section: Any, where: str) -> None:
         for number in value if isinstance(value, tuple) else (value,):
             if isinstance(number, bool) or not isinstance(number, (int, float)):
                 continue
-            _require(math.isfinite(number), f"{where}.{item.name} must be a finite number, got {value!r}")
+            require(math.isfinite(number), f"{where}.{item.name} must be a finite number, got {value!r}")
             largest = LARGEST_FLOAT if isinstance(number, float) else LARGEST_INT
-            _require(abs(number) <= largest, f"{where}.{item.name} is out of range: {value!r} (at most {largest:g})")
+            require(abs(number) <= largest, f"{where}.{item.name} is out of range: {value!r} (at most {largest:g})")
 
 
-def _require(condition: bool, message: str) -> None:
+def require(condition: bool, message: str) -> None:
+    """A ConfigError with ``message`` unless ``condition`` holds: every config check."""
     if not condition:
         raise ConfigError(message)

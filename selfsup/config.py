@@ -14,14 +14,9 @@ from typing import Any
 
 import yaml
 
-from selfsup.coercion import build_dataclass, check_numbers, read_yaml  # noqa: F401  (read_yaml: kept importable here)
+from selfsup.coercion import build_dataclass, check_numbers, read_yaml, require  # noqa: F401  (read_yaml: kept importable here)
 from selfsup.errors import ConfigError  # noqa: F401  (defined in the leaf module, kept importable here)
 from selfsup.registry import BACKBONES, METHODS, OPTIMIZERS  # filled by the layers that define them
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -45,17 +40,17 @@ class DataConfig:
     test_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        _check(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
-        _check(self.image_size is None or 8 <= self.image_size <= 1024,
+        require(self.workers >= 0, f"data.workers must be >= 0, got {self.workers}")
+        require(self.image_size is None or 8 <= self.image_size <= 1024,
                f"data.image_size must be in [8, 1024], got {self.image_size}")
-        _check(self.channels in (None, 1, 3), f"data.channels must be 1, 3 or null (auto), got {self.channels}")
-        _check(self.resize in ("crop", "stretch"), f"data.resize must be crop or stretch, got {self.resize!r}")
-        _check(0.0 < self.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
-        _check(self.val_size is None or self.val_size >= 0, f"data.val_size must be >= 0, got {self.val_size}")
-        _check(not self.stream or (self.limit is None and self.classes is None),
+        require(self.channels in (None, 1, 3), f"data.channels must be 1, 3 or null (auto), got {self.channels}")
+        require(self.resize in ("crop", "stretch"), f"data.resize must be crop or stretch, got {self.resize!r}")
+        require(0.0 < self.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), got {self.test_fraction}")
+        require(self.val_size is None or self.val_size >= 0, f"data.val_size must be >= 0, got {self.val_size}")
+        require(not self.stream or (self.limit is None and self.classes is None),
                "data.stream reads the whole folder: data.limit and data.classes need the in-memory path")
-        _check(self.limit is None or self.limit >= 2, f"data.limit must be at least 2, got {self.limit}")
-        _check(self.classes is None or (len(self.classes) > 0 and all(c >= 0 for c in self.classes)),
+        require(self.limit is None or self.limit >= 2, f"data.limit must be at least 2, got {self.limit}")
+        require(self.classes is None or (len(self.classes) > 0 and all(c >= 0 for c in self.classes)),
                f"data.classes must be a non-empty list of labels >= 0, got {self.classes}")
 
 
@@ -77,17 +72,17 @@ class AugmentConfig:
     rotation_degrees: float = 0.0  # random rotation in [-d, d]
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.strength <= 1.0, f"augment.strength must be in [0, 1], got {self.strength}")
+        require(0.0 <= self.strength <= 1.0, f"augment.strength must be in [0, 1], got {self.strength}")
         lo, hi = self.crop_scale
-        _check(0.0 < lo <= hi <= 1.0, f"augment.crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
-        _check(0.0 < self.crop_ratio[0] <= self.crop_ratio[1], f"bad augment.crop_ratio {self.crop_ratio}")
+        require(0.0 < lo <= hi <= 1.0, f"augment.crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
+        require(0.0 < self.crop_ratio[0] <= self.crop_ratio[1], f"bad augment.crop_ratio {self.crop_ratio}")
         for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
             value = getattr(self, name)
-            _check(0.0 <= value <= 1.0, f"augment.{name} must be a probability in [0, 1], got {value}")
-        _check(all(j >= 0 for j in self.jitter), f"augment.jitter magnitudes must be >= 0, got {self.jitter}")
-        _check(self.jitter[3] <= 0.5, f"augment.jitter hue must be <= 0.5, got {self.jitter[3]}")
-        _check(0 < self.blur_sigma[0] <= self.blur_sigma[1], f"bad augment.blur_sigma {self.blur_sigma}")
-        _check(0.0 <= self.rotation_degrees <= 180.0, "augment.rotation_degrees must be in [0, 180]")
+            require(0.0 <= value <= 1.0, f"augment.{name} must be a probability in [0, 1], got {value}")
+        require(all(j >= 0 for j in self.jitter), f"augment.jitter magnitudes must be >= 0, got {self.jitter}")
+        require(self.jitter[3] <= 0.5, f"augment.jitter hue must be <= 0.5, got {self.jitter[3]}")
+        require(0 < self.blur_sigma[0] <= self.blur_sigma[1], f"bad augment.blur_sigma {self.blur_sigma}")
+        require(0.0 <= self.rotation_degrees <= 180.0, "augment.rotation_degrees must be in [0, 180]")
 
 
 @dataclass(frozen=True)
@@ -106,14 +101,14 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         OPTIMIZERS.get(self.optimizer)
-        _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
-        _check(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
-        _check(0 <= self.momentum < 1, f"optim.momentum must be in [0, 1), got {self.momentum}")
-        _check(self.schedule in ("cosine", "constant"), f"optim.schedule must be cosine or constant, got {self.schedule!r}")
-        _check(self.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
-        _check(self.warmup_min_steps >= 0, f"optim.warmup_min_steps must be >= 0, got {self.warmup_min_steps}")
-        _check(0 <= self.min_lr_ratio <= 1, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        _check(self.grad_clip is None or self.grad_clip > 0, f"optim.grad_clip must be > 0, got {self.grad_clip}")
+        require(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}")
+        require(0 <= self.momentum < 1, f"optim.momentum must be in [0, 1), got {self.momentum}")
+        require(self.schedule in ("cosine", "constant"), f"optim.schedule must be cosine or constant, got {self.schedule!r}")
+        require(self.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        require(self.warmup_min_steps >= 0, f"optim.warmup_min_steps must be >= 0, got {self.warmup_min_steps}")
+        require(0 <= self.min_lr_ratio <= 1, f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        require(self.grad_clip is None or self.grad_clip > 0, f"optim.grad_clip must be > 0, got {self.grad_clip}")
 
 
 @dataclass(frozen=True)
@@ -136,19 +131,19 @@ class TrainConfig:
     collapse_patience: int = 50
 
     def __post_init__(self) -> None:
-        _check(1 <= self.epochs <= 10_000, f"train.epochs must be in [1, 10000], got {self.epochs}")
-        _check(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
-        _check(self.precision in ("auto", "fp32", "bf16"), f"train.precision must be auto, fp32 or bf16, got {self.precision!r}")
-        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+        require(1 <= self.epochs <= 10_000, f"train.epochs must be in [1, 10000], got {self.epochs}")
+        require(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
+        require(self.precision in ("auto", "fp32", "bf16"), f"train.precision must be auto, fp32 or bf16, got {self.precision!r}")
+        require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                f"train.device must be auto, cpu or cuda[:N], got {self.device!r}")
-        _check(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
-        _check(self.log_every >= 1, "train.log_every must be >= 1")
-        _check(self.threads is None or 1 <= self.threads <= 256, f"train.threads must be in [1, 256], got {self.threads}")
-        _check(self.channels_last in ("auto", "on", "off"),
+        require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
+        require(self.log_every >= 1, "train.log_every must be >= 1")
+        require(self.threads is None or 1 <= self.threads <= 256, f"train.threads must be in [1, 256], got {self.threads}")
+        require(self.channels_last in ("auto", "on", "off"),
                f"train.channels_last must be auto, on or off, got {self.channels_last!r}")
-        _check(self.compile in ("auto", "on", "off"), f"train.compile must be auto, on or off, got {self.compile!r}")
-        _check(self.collapse_patience >= 0, f"train.collapse_patience must be >= 0 (0: off), got {self.collapse_patience}")
-        _check(self.logger in ("jsonl", "tensorboard"), f"train.logger must be jsonl or tensorboard, got {self.logger!r}")
+        require(self.compile in ("auto", "on", "off"), f"train.compile must be auto, on or off, got {self.compile!r}")
+        require(self.collapse_patience >= 0, f"train.collapse_patience must be >= 0 (0: off), got {self.collapse_patience}")
+        require(self.logger in ("jsonl", "tensorboard"), f"train.logger must be jsonl or tensorboard, got {self.logger!r}")
 
 
 @dataclass(frozen=True)
@@ -169,18 +164,18 @@ class EvalConfig:
     test_limit: int | None = None  # likewise for the test split
 
     def __post_init__(self) -> None:
-        _check(self.split in ("test", "val"), f"eval.split must be test or val, got {self.split!r}")
-        _check(self.precision in ("auto", "train", "fp32"),
+        require(self.split in ("test", "val"), f"eval.split must be test or val, got {self.split!r}")
+        require(self.precision in ("auto", "train", "fp32"),
                f"eval.precision must be auto, train or fp32, got {self.precision!r}")
-        _check(self.train_limit is None or self.train_limit >= 10, "eval.train_limit must be >= 10")
-        _check(self.test_limit is None or self.test_limit >= 10, "eval.test_limit must be >= 10")
-        _check(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")
-        _check(self.knn_temperature > 0, f"eval.knn_temperature must be > 0, got {self.knn_temperature}")
-        _check(self.probe_epochs >= 1, "eval.probe_epochs must be >= 1")
-        _check(self.probe_lr > 0, "eval.probe_lr must be > 0")
-        _check(self.probe_batch_size >= 1 and self.extract_batch_size >= 1, "eval batch sizes must be >= 1")
-        _check(self.kmeans_restarts >= 1, "eval.kmeans_restarts must be >= 1")
-        _check(self.max_feature_dim >= 0, "eval.max_feature_dim must be >= 0 (0 keeps every dimension)")
+        require(self.train_limit is None or self.train_limit >= 10, "eval.train_limit must be >= 10")
+        require(self.test_limit is None or self.test_limit >= 10, "eval.test_limit must be >= 10")
+        require(self.knn_k >= 1, f"eval.knn_k must be >= 1, got {self.knn_k}")
+        require(self.knn_temperature > 0, f"eval.knn_temperature must be > 0, got {self.knn_temperature}")
+        require(self.probe_epochs >= 1, "eval.probe_epochs must be >= 1")
+        require(self.probe_lr > 0, "eval.probe_lr must be > 0")
+        require(self.probe_batch_size >= 1 and self.extract_batch_size >= 1, "eval batch sizes must be >= 1")
+        require(self.kmeans_restarts >= 1, "eval.kmeans_restarts must be >= 1")
+        require(self.max_feature_dim >= 0, "eval.max_feature_dim must be >= 0 (0 keeps every dimension)")
 
 
 @dataclass(frozen=True)
@@ -193,9 +188,9 @@ class MonitorConfig:
     queries: int = 2000  # validation images scored; a fixed subset
 
     def __post_init__(self) -> None:
-        _check(self.every >= 0, f"monitor.every must be >= 0 (0: at epoch ends), got {self.every}")
-        _check(self.bank >= 10, f"monitor.bank must be >= 10, got {self.bank}")
-        _check(self.queries >= 10, f"monitor.queries must be >= 10, got {self.queries}")
+        require(self.every >= 0, f"monitor.every must be >= 0 (0: at epoch ends), got {self.every}")
+        require(self.bank >= 10, f"monitor.bank must be >= 10, got {self.bank}")
+        require(self.queries >= 10, f"monitor.queries must be >= 10, got {self.queries}")
 
 
 RECIPES = ("tuned", "seed")  # RunConfig.for_method's presets
@@ -229,7 +224,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         method_cls = METHODS.get(self.method)
-        _check(self.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        require(self.recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
 
         BACKBONES.get(self.backbone)
         if self.params is None:
@@ -251,7 +246,7 @@ class RunConfig:
         README "Defaults and why") over the dataclass defaults. ``seed``: the dataclass defaults alone, which are
         the seeds' settings (seed 000's Conv6 SimCLR: Adam 1e-3, batch 256, temperature 0.5).
         """
-        _check(recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        require(recipe in RECIPES, f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
         preset = dict(METHODS.get(method).recipe) if recipe == "tuned" else {}
         return cls().replace({"method": method, "recipe": recipe, **preset, **(overrides or {})})
 
