@@ -42,7 +42,7 @@ Space = dict[str, Dimension]
 # The optimisation every method is searched over: around the SimCLR study's optimum (SGD 0.06, wd 5e-4, batch
 # 128) and the seeds' Adam 1e-3, wide enough to find a recipe for other data.
 OPTIMISATION: Space = {
-    "optim.optimizer": Choice(("sgd", "adamw")),
+    "optim.optimizer": Choice(("sgd", "adam", "adamw")),
     "optim.lr": Range(1e-4, 0.3, log=True),
     "optim.weight_decay": Range(1e-6, 1e-3, log=True),
     "optim.warmup_epochs": Range(0.0, 2.0),

@@ -137,3 +137,17 @@ def test_a_bad_budget_or_no_trials_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "--budget" in output and "Traceback" not in output
     code, output = run_cli("tune", "simclr", "--trials", "0", "--out", str(tmp_path / "s"))
     assert code == 2 and "--trials" in output and "Traceback" not in output
+
+
+def test_the_first_trial_is_the_starting_recipe(tmp_path: Path) -> None:
+    """A new study scores the recipe it starts from first (keys whose value lies outside the space are drawn), so
+    tune.json says how the starting recipe did and the best is never worse at the trials' budget."""
+    config = base().replace({"optim.lr": 0.0037, "train.batch_size": 64})
+    space = {"optim.lr": Range(1e-4, 1e-2, log=True), "train.batch_size": Choice((32, 64)),
+             "params.temperature": Range(0.6, 0.9)}  # the recipe's 0.2 lies outside: drawn
+    tune(config, tmp_path / "study", trials=1, space=space, progress=False)
+    row = next(csv.DictReader(open(tmp_path / "study" / "trials.csv")))
+    assert row["start"] == "1" and float(row["optim.lr"]) == 0.0037 and row["train.batch_size"] == "64"
+    assert 0.6 <= float(row["params.temperature"]) <= 0.9
+    summary = json.loads((tmp_path / "study" / "tune.json").read_text())
+    assert summary["start_trial"] == 0 and summary["start_val_knn"] == float(row["val_knn"])

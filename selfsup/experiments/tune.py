@@ -154,6 +154,8 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
     if trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=finished))
     remaining = None if trials is None else max(0, trials - done)
+    if not study.get_trials(deepcopy=False):
+        enqueue_start(study, base, space)
     run_log = logging.getLogger("selfsup.run")
     quiet_level, run_log.level = run_log.level, logging.WARNING  # once is enough: every trial reads the same data
     try:
@@ -164,6 +166,30 @@ def tune(base: RunConfig, out: str | Path, trials: int | None = 20, seconds: flo
         bar.close()
         run_log.setLevel(quiet_level)
     return write_outputs(study, base, out, time.perf_counter() - tic, storage_url(out, storage))
+
+
+def starting_values(base: RunConfig, space: Space) -> dict[str, Any]:
+    """The base recipe's value of every key of ``space`` that the space can take (as the study stores it)."""
+    values: dict[str, Any] = {}
+    for key, dimension in space.items():
+        value = getattr_path(base, key)
+        if isinstance(dimension, Range):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and dimension.low <= value <= dimension.high:
+                values[key] = int(value) if dimension.integer else float(value)
+        else:
+            for option in dimension.options:
+                if (list(option) if isinstance(option, tuple) else option) == value:
+                    plain = all(o is None or isinstance(o, (bool, int, float, str)) for o in dimension.options)
+                    values[key] = option if plain else str(list(option))
+    return values
+
+
+def enqueue_start(study: Any, base: RunConfig, space: Space) -> None:
+    """A new study's first trial is the recipe it starts from (its values that lie in the space; optuna draws the
+    others), so the study records how that recipe scores and its best is never worse at the trials' budget."""
+    values = starting_values(base, space)
+    if values:
+        study.enqueue_trial(values, user_attrs={"start": True})
 
 
 def checked_request(base: RunConfig, trials: int | None, seconds: float | None, space: Space | None) -> Space:
@@ -260,7 +286,10 @@ def write_outputs(study: Any, base: RunConfig, out: Path, seconds: float, url: s
             importances = {k: round(v, 4) for k, v in optuna.importance.get_param_importances(study).items()}
         except (RuntimeError, ValueError, ZeroDivisionError) as error:  # too few distinct values
             log.warning("parameter importances not computed: %s", error)
+    start = next((t for t in trials if t.user_attrs.get("start")), None)
     summary = {"method": base.method, "best_trial": best.number, "best_val_knn": best.value, "best_params": params,
+               "start_trial": None if start is None else start.number,
+               "start_val_knn": None if start is None else start.value,
                "trials": counts, "importances": importances, "seconds_this_process": round(seconds, 1),
                "trial_seconds": round(sum(t.user_attrs.get("seconds", 0.0) for t in trials), 1),
                "storage": url}
@@ -268,11 +297,11 @@ def write_outputs(study: Any, base: RunConfig, out: Path, seconds: float, url: s
     keys = sorted({key for trial in trials for key in trial.params})
     with open(out / "trials.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["trial", "state", "val_knn", "last_reported", *keys, "seconds", "pid", "error"])
+        writer.writerow(["trial", "start", "state", "val_knn", "last_reported", *keys, "seconds", "pid", "error"])
         for trial in trials:
             reported = trial.intermediate_values
             last = reported[max(reported)] if reported else ""
-            writer.writerow([trial.number, trial.state.name.lower(), "" if trial.value is None else trial.value, last,
+            writer.writerow([trial.number, int(bool(trial.user_attrs.get("start"))), trial.state.name.lower(), "" if trial.value is None else trial.value, last,
                              *(trial.params.get(key, "") for key in keys), trial.user_attrs.get("seconds", ""),
                              trial.user_attrs.get("pid", ""), trial.user_attrs.get("error", "")])
     return TuneResult(best.value, params, out / "recipe.yaml", counts, seconds)

@@ -142,19 +142,29 @@ def build_tune_report(folder: str | Path) -> dict[str, Path]:
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.get("trials", {}).items()))
     levels_text = ", ".join(f"{label} {value:.4f}" for label, value in reference.items())
     text = (f"selfsup tune {summary.get('method')}: {counts}; best validation kNN {summary.get('best_val_knn'):.4f} "
-            f"(trial {summary.get('best_trial')}){'; ' + levels_text if levels_text else ''}. Scored on the "
+            f"(trial {summary.get('best_trial')}){'; ' + levels_text if levels_text else ''}"
+            f"{_start_text(summary)}. Scored on the "
             f"validation split only; recipe.yaml holds the best trial's config.")
     tables = {
         "Best parameters": (["key", "value"], [[k, str(v)] for k, v in summary.get("best_params", {}).items()]),
         "Importances": (["key", "importance"], [[k, f"{v:.3f}"] for k, v in summary.get("importances", {}).items()]),
         "Trials": (["trial", "state", "val kNN", "last reported", *keys, "seconds"],
-                   [[t["trial"], t["state"], _short(t["val_knn"]), _short(t["last_reported"]),
+                   [[t["trial"] + (" (start)" if t.get("start") == "1" else ""), t["state"], _short(t["val_knn"]), _short(t["last_reported"]),
                      *(_short(t.get(k, "")) for k in keys), t.get("seconds", "")] for t in trials]),
     }
     outputs = {"md": write_markdown(folder / "report.md", f"selfsup tune: {folder.name}", text, tables, plots),
                "html": write_html(folder / "report.html", f"selfsup tune: {folder.name}", text, tables, plots)}
     outputs.update({label: path for label, path in plots})
     return outputs
+
+
+def _start_text(summary: dict[str, Any]) -> str:
+    """The starting recipe's score (the study's first trial), when the study ran it."""
+    value = summary.get("start_val_knn")
+    if summary.get("start_trial") is None:
+        return ""
+    score = f"{value:.4f}" if isinstance(value, (int, float)) else "pruned or failed"
+    return f"; the starting recipe (trial {summary['start_trial']}) {score}"
 
 
 def _short(text: str) -> str:
