@@ -2,7 +2,8 @@
 # Installs selfsup and what it needs on a fresh machine: the CPU build of PyTorch first (a plain
 # `torch` requirement would pull a multi-GB CUDA build), then the package, then Fashion-MNIST from
 # Debian's package when apt is available (offline-friendly; otherwise selfsup downloads it), and
-# Debian's chromium for the test that opens a report in a headless browser.
+# Debian's chromium and chromium-driver for the tests that open a report and an explore page in a
+# headless browser (selenium drives them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -15,7 +16,7 @@ if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && comm
   (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
     || echo "note: could not install dataset-fashion-mnist; selfsup will try to download Fashion-MNIST" >&2
 fi
-if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
-    || echo "note: could not install chromium; the report screenshot test will be skipped" >&2
+if ! { command -v chromium && command -v chromedriver; } >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+    || echo "note: could not install chromium; the browser tests will be skipped" >&2
 fi

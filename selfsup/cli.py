@@ -408,6 +408,41 @@ def report(folder: str, embedding: str, map_points: int, baselines: bool) -> Non
 
 
 @cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--against", type=click.Choice(["random-init"]),
+              help="Beside the run, the random-init encoder of its backbone (the baseline's), selection linked.")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="The split shown; the fitting split is the neighbours' bank, as in the evaluation.")
+@click.option("--n", "count", default=5000, show_default=True, type=click.IntRange(min=1),
+              help="Images of the split on the map (a fixed random subset).")
+@click.option("--k", "neighbours", default=5, show_default=True, type=click.IntRange(min=1, max=50),
+              help="Neighbours shown for a pinned image (of the evaluation's k voting ones).")
+@click.option("--projection", type=click.Choice(["auto", "umap", "tsne"]), default="auto", show_default=True,
+              help="The 2-d map: t-SNE (scikit-learn; auto), or UMAP (needs umap-learn; slower to start).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Default: RUN/explore.html (first run).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def explore(runs: tuple[str, ...], against: str | None, split: str, count: int, neighbours: int, projection: str,
+            out: str | None, quiet: bool) -> None:
+    """One self-contained page of what RUNS learned (one run, or two side by side): a map of the split's
+    representation with every image on hover, k-means and kNN colours, a class filter, a click for an image's
+    nearest neighbours, the kNN confusion matrix. Opens offline.
+
+      selfsup explore runs/simclr --against random-init
+      selfsup explore runs/simclr runs/byol --split val --out compare.html
+    """
+    from selfsup.experiments.explore import explore as build
+    from selfsup.experiments.explore_page import write_page
+
+    exploration = build(list(runs), against, split, count, neighbours, projection, progress=not quiet)
+    target = Path(out) if out is not None else Path(runs[0]) / "explore.html"
+    title = "selfsup explore: " + " vs ".join([Path(r).name for r in runs] + ([against] if against else []))
+    write_page(exploration, target, title)
+    for rep in exploration.representations:
+        click.echo(f"{rep.label}: kNN accuracy {rep.accuracy:.4f} over all {rep.scored} {split} images")
+    click.echo(f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--labels", "fractions", multiple=True, type=float, default=(0.01, 0.1), show_default=True,
               help="Fraction of the labelled training images, in (0, 1]; repeatable.")

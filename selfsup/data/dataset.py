@@ -50,6 +50,7 @@ class ImageDataset:
         self.classes = classes
         self.name = name
         self.source = ""  # where it was read from (a folder, a list file, "built in"); set by load_dataset
+        self.files: list[str] | None = None  # image folders: each image's file, relative to the folder
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -63,12 +64,14 @@ class ImageDataset:
         return self.images.shape[-1]
 
     def subset(self, indices: torch.Tensor) -> ImageDataset:
-        return self._like(self.images[indices], self.labels[indices])
+        files = None if self.files is None else [self.files[i] for i in indices.reshape(-1).tolist()]
+        return self._like(self.images[indices], self.labels[indices], files)
 
-    def _like(self, images: torch.Tensor, labels: torch.Tensor) -> ImageDataset:
-        """Another dataset of the same name, classes and source."""
+    def _like(self, images: torch.Tensor, labels: torch.Tensor, files: list[str] | None = None) -> ImageDataset:
+        """Another dataset of the same name, classes and source (and ``files``, one per image, when known)."""
         dataset = ImageDataset(images, labels, self.classes, self.name)
         dataset.source = self.source
+        dataset.files = files
         return dataset
 
     def fingerprint(self) -> str:
@@ -85,7 +88,7 @@ class ImageDataset:
         return self.subset(order[:n].sort().values)
 
     def to(self, device: torch.device | str) -> ImageDataset:
-        return self._like(self.images.to(device), self.labels.to(device))
+        return self._like(self.images.to(device), self.labels.to(device), self.files)
 
     def float_batches(self, batch_size: int) -> Iterator[torch.Tensor]:
         """Images in order as float [0, 1] batches, for feature extraction."""

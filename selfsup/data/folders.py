@@ -110,7 +110,10 @@ def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDatase
     """``split`` (train or test) of the image folder at ``folder`` (or of the list file ``folder`` names: unlabeled
     images), decoded into memory."""
     paths, labels, classes = folder_files(folder, split, options)
-    return ImageDataset(torch.from_numpy(decoded(paths, options)), torch.tensor(labels, dtype=torch.int64), classes)
+    dataset = ImageDataset(torch.from_numpy(decoded(paths, options)), torch.tensor(labels, dtype=torch.int64), classes)
+    root = folder.parent if folder.is_file() else folder
+    dataset.files = [str(path.relative_to(root)) if path.is_relative_to(root) else str(path) for path in paths]
+    return dataset
 
 
 def folder_files(folder: Path, split: str, options: FolderOptions) -> tuple[list[Path], list[int], list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,21 +95,29 @@ def fit_linear_probe(train: torch.Tensor, train_labels: torch.Tensor, test: torc
 
 
 @torch.no_grad()
+def knn_search(train: torch.Tensor, queries: torch.Tensor, k: int = 20, chunk: int = 1024
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(similarity, index), each (q, k): every query's ``k`` most cosine-similar rows of ``train``, best first."""
+    k = min(k, train.shape[0])
+    bank = F.normalize(train, dim=1)
+    found = [(F.normalize(queries[start : start + chunk], dim=1) @ bank.T).topk(k, dim=1)
+             for start in range(0, queries.shape[0], chunk)]
+    return torch.cat([f.values for f in found]), torch.cat([f.indices for f in found])
+
+
+def knn_votes(similarity: torch.Tensor, index: torch.Tensor, train_labels: torch.Tensor, temperature: float = 0.07,
+              num_classes: int | None = None) -> torch.Tensor:
+    """(q, classes) weighted votes of neighbours found by ``knn_search`` (Wu et al. 2018): each adds exp(sim / T)."""
+    num_classes = num_classes or int(train_labels.max()) + 1
+    votes = torch.zeros(similarity.shape[0], num_classes)
+    return votes.scatter_add_(1, train_labels[index], (similarity / temperature).exp())
+
+
 def knn_predict(train: torch.Tensor, train_labels: torch.Tensor, queries: torch.Tensor, k: int = 20,
                 temperature: float = 0.07, num_classes: int | None = None, chunk: int = 1024) -> torch.Tensor:
     """Weighted kNN vote on cosine similarity (Wu et al. 2018): each of the k neighbours adds exp(sim / T)."""
-    num_classes = num_classes or int(train_labels.max()) + 1
-    k = min(k, train.shape[0])
-    bank = F.normalize(train, dim=1)
-    predictions = []
-    for start in range(0, queries.shape[0], chunk):
-        similarity = F.normalize(queries[start : start + chunk], dim=1) @ bank.T  # (q, N)
-        top_similarity, top_index = similarity.topk(k, dim=1)
-        weights = (top_similarity / temperature).exp()
-        votes = torch.zeros(similarity.shape[0], num_classes)
-        votes.scatter_add_(1, train_labels[top_index], weights)
-        predictions.append(votes.argmax(1))
-    return torch.cat(predictions)
+    similarity, index = knn_search(train, queries, k, chunk)
+    return knn_votes(similarity, index, train_labels, temperature, num_classes).argmax(1)
 
 
 def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
@@ -129,14 +138,19 @@ def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
     return float(counts[rows, cols].sum() / labels.shape[0])
 
 
+def kmeans_fit(train: torch.Tensor, num_clusters: int, restarts: int = 3, seed: int = 0) -> Any:
+    """scikit-learn's k-means fitted on the training features (``.predict`` assigns new ones)."""
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=num_clusters, n_init=restarts, random_state=seed).fit(train.numpy())
+
+
 def kmeans_scores(train: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor, num_clusters: int,
                   restarts: int = 3, seed: int = 0) -> dict[str, float]:
     """k-means fitted on the training features, scored on the test split: NMI, ARI, matched accuracy."""
-    from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    model = KMeans(n_clusters=num_clusters, n_init=restarts, random_state=seed)
-    model.fit(train.numpy())
+    model = kmeans_fit(train, num_clusters, restarts, seed)
     clusters = model.predict(test.numpy())
     labels = test_labels.numpy()
     return {

@@ -27,6 +27,12 @@ class RawPixels(nn.Module):
         return x.flatten(1)
 
 
+def random_init_encoder(backbone: str, channels: int, image_size: int, seed: int = 0) -> nn.Module:
+    """``backbone`` as initialised with ``seed``, untrained: the random-init reference (baseline, explore)."""
+    torch.manual_seed(seed)
+    return create_backbone(backbone, in_channels=channels, image_size=image_size)
+
+
 def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str | Path | None = None,
              data_dir: str | None = None, seed: int = 0, eval_config: EvalConfig | None = None,
              download: bool = True, data: DataConfig | None = None) -> dict[str, Evaluation]:
@@ -40,10 +46,9 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     train_precision = resolve_precision("auto", device, cache_root() / "precision.json")
     splits = evaluation_splits(data, eval_config, seed)
     train_split, test_split = splits
-    torch.manual_seed(seed)
     encoders: dict[str, nn.Module] = {
         "raw-pixels": RawPixels(),
-        "random-init": create_backbone(backbone, in_channels=train_split.channels, image_size=train_split.image_size),
+        "random-init": random_init_encoder(backbone, train_split.channels, train_split.image_size, seed),
     }
     results = {}
     for name, encoder in encoders.items():
