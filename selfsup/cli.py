@@ -392,7 +392,10 @@ def tune(method: str, trials: int | None, budget: str | None, out: str, prune: b
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="Show the raw-pixel and random-init levels of the runs' dataset and encoder in every table and metric "
                    "plot (measured once, cached in ~/.cache/selfsup/baselines).")
-def report(folder: str, embedding: str, map_points: int, baselines: bool) -> None:
+@click.option("--explore", is_flag=True,
+              help="Also build each finished run's `selfsup explore` page (RUN/explore.html) and link it from the "
+                   "runs table (pages already built are linked without this).")
+def report(folder: str, embedding: str, map_points: int, baselines: bool, explore: bool) -> None:
     """Tables and plots of the runs in FOLDER: results.csv, report.md, report.html, plots/*.png."""
     from selfsup.experiments.report import build_report
     from selfsup.experiments.tune import TUNE_FILE
@@ -402,7 +405,7 @@ def report(folder: str, embedding: str, map_points: int, baselines: bool) -> Non
 
         outputs = build_tune_report(folder)
     else:
-        outputs = build_report(folder, None if embedding == "none" else embedding, map_points, baselines)
+        outputs = build_report(folder, None if embedding == "none" else embedding, map_points, baselines, explore)
     for label, path in outputs.items():
         click.echo(f"{label:<16} {path}")
 

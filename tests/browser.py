@@ -3,6 +3,7 @@ chromium-driver (scripts/install.sh installs both; nothing is downloaded)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -10,6 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+# screenshots the browser tests save (CI keeps the folder as its artifacts)
+ARTIFACTS = Path(os.environ.get("SELFSUP_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 
 
 def available() -> bool:

@@ -17,7 +17,10 @@ from selfsup.experiments import sweep as sweeps
 from selfsup.experiments.finetune import FinetuneConfig, finetune_run, label_subset
 from selfsup.experiments.report import build_report
 from selfsup.train import TrainingInterrupted
+from tests.browser import available as browser_available
+from tests.browser import ARTIFACTS, chromium
 from tests.conftest import invoke
+
 
 TINY = {"backbone": "mlp", "dataset": "synthetic", "limit": 128, "epochs": 1, "train.batch_size": 64,
         "log_every": 1, "eval.probe_epochs": 2, "eval.train_limit": 300, "eval.test_limit": 100}
@@ -158,7 +161,7 @@ def test_report_tables_hold_every_run_and_the_seed_statistics(alpha_sweep: Path)
     markdown = outputs["md"].read_text()
     mean, std = np.mean(probes), np.std(probes, ddof=1)
     assert f"{mean:.4f} ± {std:.4f}" in markdown  # mean and standard deviation over the two seeds
-    for name in ("metric-vs-alpha.png", "comparison.png", "training-curves.png", "embedding-tsne.png"):
+    for name in ("metric-vs-alpha.png", "ranking-knn.png", "training-curves.png", "embedding-tsne.png"):
         assert (alpha_sweep / "plots" / name).stat().st_size > 5000
     assert list(alpha_sweep.glob("*/embedding-map-tsne-60.npz"))  # cached for the next report
 
@@ -171,7 +174,8 @@ def test_report_html_renders_the_table_and_plots_in_headless_chromium(alpha_swee
     outputs = build_report(alpha_sweep, embedding="tsne", map_points=60)
     page = outputs["html"].read_text()
     plots = [label for label in outputs if label not in ("csv", "md", "html")]
-    assert "validation kNN against training time" in plots and len(plots) == 5  # metric, comparison, curves, time, map
+    # the alpha sweep, a ranking per metric (probe, kNN, NMI), training curves, kNN against time, the maps
+    assert "validation kNN against training time" in plots and len(plots) == 7
     assert "<table>" in page and page.count("data:image/png;base64,") == len(plots) and "src='plots/" not in page
     screenshot = tmp_path / "report.png"
     subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
@@ -184,6 +188,93 @@ def test_report_html_renders_the_table_and_plots_in_headless_chromium(alpha_swee
 
     assert count((0x1F, 0x4E, 0x79)) > 2000  # the table's header row
     assert count((31, 119, 180)) > 2000  # matplotlib's tab:blue: the embedded plots were decoded and drawn
+
+
+COMMITTED_RUNS = Path(__file__).resolve().parent.parent / "bench" / "results" / "runs"
+
+
+def legend_overlaps(figure) -> list[str]:  # type: ignore[no-untyped-def]
+    """Each legend that covers a plotted point, line vertex or bar of any panel (in display coordinates)."""
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    figure.canvas.draw()
+    legends = [legend for legend in figure.legends] + [a.get_legend() for a in figure.axes if a.get_legend()]
+    found = []
+    for legend in legends:
+        box = legend.get_window_extent()
+        for axis in figure.axes:
+            points = []
+            for artist in axis.get_children():
+                if isinstance(artist, Line2D) and artist.get_visible() and len(artist.get_xydata()):
+                    xy = artist.get_xydata()
+                    if artist.get_linestyle() in ("--", ":", "-.") or (xy[:, 1] == xy[0, 1]).all() and len(xy) == 2:
+                        continue  # a reference level spanning the panel: drawn under the legend by design
+                    ends = artist.get_transform().transform(xy)  # and points along each segment
+                    steps = np.linspace(0, 1, 25)[:, None]
+                    points += [a + t * (b - a) for a, b in zip(ends[:-1], ends[1:]) for t in steps] + list(ends)
+                elif isinstance(artist, Collection) and len(artist.get_offsets()):
+                    points += list(artist.get_offset_transform().transform(artist.get_offsets()))
+                elif isinstance(artist, Rectangle) and artist is not axis.patch:
+                    points += list(artist.get_window_extent().corners())
+            inside = [p for p in points if box.x0 < p[0] < box.x1 and box.y0 < p[1] < box.y1]
+            if inside:
+                found.append(f"{axis.get_title()!r}: {len(inside)} points under the legend")
+    return found
+
+
+@pytest.fixture(scope="module")
+def ten_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ten committed standard- and long-budget runs (bench/results/runs), copied: their report."""
+    folder = tmp_path_factory.mktemp("ten") / "runs"
+    shutil.copytree(COMMITTED_RUNS, folder)
+    return folder
+
+
+def test_the_report_of_ten_methods_ranks_them_and_plots_only_what_was_swept(ten_runs: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nine methods with their own recipes and one run at 20 epochs: lr, warm-up, weight decay and batch size
+    differ only because the recipes differ, so they get a Recipes table and no plot; epochs was swept within
+    SimCLR, so it gets one; every metric gets one sorted bar chart with the values; no legend covers data."""
+    import matplotlib.figure
+
+    overlaps: dict[str, list[str]] = {}
+    original = matplotlib.figure.Figure.savefig
+
+    def checked(figure, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        overlaps[Path(path).name] = legend_overlaps(figure)
+        return original(figure, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", checked)
+    outputs = build_report(ten_runs, embedding=None, baselines=False)
+    plots = [label for label in outputs if label not in ("csv", "md", "html")]
+    assert [p for p in plots if p.startswith("metrics against")] == ["metrics against epochs"]
+    assert {"linear probe, best first", "knn, best first", "kmeans nmi, best first"} <= set(plots)
+    assert overlaps and all(found == [] for found in overlaps.values()), overlaps
+    markdown = outputs["md"].read_text()
+    runs_header = next(line for line in markdown.splitlines() if line.startswith("| run |"))
+    assert "| lr |" not in runs_header and "| epochs |" in runs_header
+    recipes = markdown.split("## Recipes")[1].split("##")[0]
+    assert "| simclr | 0.06 | sgd |" in recipes and "| ae | 0.001 | adam |" in recipes
+
+
+@pytest.mark.skipif(not browser_available() and not os.environ.get("SELFSUP_REQUIRE_BROWSER"),
+                    reason="chromium, chromium-driver or selenium missing (scripts/install.sh installs them)")
+def test_the_report_of_ten_runs_fits_the_page_in_chromium(ten_runs: Path) -> None:
+    outputs = build_report(ten_runs, embedding=None, baselines=False)
+    with chromium(width=1300, height=2000) as page:
+        page.driver.get(outputs["html"].resolve().as_uri())
+        sizes = page.driver.execute_script("""
+            return {page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+                    tables: [...document.querySelectorAll('table')].map((t) => [t.scrollWidth, t.parentElement.clientWidth]),
+                    images: [...document.querySelectorAll('img')].map((i) => [i.complete && i.naturalWidth > 0, i.width])};
+        """)
+        page.screenshot(ARTIFACTS / "report-ten-runs.png")
+        assert page.errors() == []
+    assert sizes["page"][0] <= sizes["page"][1]  # nothing wider than the window
+    assert sizes["tables"] and all(width <= room for width, room in sizes["tables"])  # no table needs scrolling
+    assert sizes["images"] and all(drawn and width <= sizes["page"][1] for drawn, width in sizes["images"])
 
 
 def test_report_on_a_folder_without_runs_says_so(tmp_path: Path) -> None:

@@ -13,9 +13,8 @@ import pytest
 
 from conftest import invoke
 
-from browser import available, chromium
+from browser import ARTIFACTS, available, chromium
 
-ARTIFACTS = Path(os.environ.get("SELFSUP_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +131,19 @@ def test_the_page_in_headless_chromium(explored, tmp_path: Path) -> None:  # typ
         assert len(page.script("return deep('.listed')")) == min(len(cell), 200)
         page.screenshot(ARTIFACTS / "explore-confusion-cell.png")
         assert page.errors() == []
+
+
+def test_report_builds_and_links_each_runs_explore_page(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from selfsup.experiments.report import build_report
+
+    shutil.copytree(trained, tmp_path / "runs" / "simclr")
+    outputs = build_report(tmp_path / "runs", embedding=None, baselines=False, explore=True)
+    page = tmp_path / "runs" / "simclr" / "explore.html"
+    assert page.stat().st_size > 100_000
+    assert "<a href='simclr/explore.html'>explore</a>" in outputs["html"].read_text()
+    assert "[explore](simclr/explore.html)" in outputs["md"].read_text()
+    built = page.stat().st_mtime_ns
+    build_report(tmp_path / "runs", embedding=None, baselines=False, explore=True)  # newer than the checkpoint: kept
+    assert page.stat().st_mtime_ns == built

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from selfsup.config import RunConfig
 from selfsup.data import ImageDataset
@@ -134,6 +135,7 @@ def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, sc
     from selfsup.data.catalog import cache_root
     from selfsup.eval import extract_features, project_top_subspace
     from selfsup.eval.protocols import kmeans_fit, knn_search, knn_votes
+    from selfsup.experiments.figures import project_2d
     from selfsup.train.device import resolve_precision
 
     device = next(encoder.parameters()).device if any(True for _ in encoder.parameters()) else torch.device("cpu")
@@ -151,7 +153,8 @@ def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, sc
     predicted = knn_votes(similarity, index, fit.labels, config.eval.knn_temperature, num_classes).argmax(1)
     accuracy = (predicted == scored.labels).float().mean().item()
     clusters = kmeans_fit(bank, num_classes, config.eval.kmeans_restarts, seed_eval).predict(queries[shown].numpy())
-    xy = project_2d(queries[shown].numpy(), projection, seed)
+    # cosine neighbourhoods, as the kNN sees them: unit rows; 750 t-SNE iterations, a quarter less time, settled
+    xy = project_2d(F.normalize(queries[shown], dim=1).numpy(), projection, seed, iterations=750)
     note = ""
     if getattr(getattr(config, "params", None), "representation", None) == "latent" and config.method == "vae":
         note = "VAE: the representation is the mean code"
@@ -180,23 +183,3 @@ def choose_projection(projection: str) -> str:
     if projection not in PROJECTIONS:
         raise ConfigError(f"--projection {projection!r}: one of auto, {', '.join(PROJECTIONS)}")
     return projection
-
-
-def project_2d(features: np.ndarray, projection: str, seed: int) -> np.ndarray:
-    """(n, 2) map of the rows of ``features`` by cosine neighbourhoods: UMAP (umap-learn) or t-SNE (scikit-learn)."""
-    import warnings
-
-    if features.shape[0] < 5:  # too few to embed: a line
-        return np.stack([np.arange(features.shape[0], dtype=np.float32), np.zeros(features.shape[0], np.float32)], 1)
-    if projection == "umap":
-        import umap
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "n_jobs overridden by random_state" and numba notices
-            reducer = umap.UMAP(n_neighbors=min(15, features.shape[0] - 1), metric="cosine", random_state=seed)
-            return reducer.fit_transform(features).astype(np.float32)
-    from sklearn.manifold import TSNE
-
-    perplexity = min(30.0, (features.shape[0] - 1) / 3)
-    return TSNE(2, perplexity=perplexity, metric="cosine", init="pca", random_state=seed).fit_transform(
-        features).astype(np.float32)

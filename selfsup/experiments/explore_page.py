@@ -68,9 +68,9 @@ class Sprites:
             buffer = io.BytesIO()
             picture = as_pil(sheet)
             if quality is None:
-                picture.save(buffer, format="WEBP", lossless=True, method=6)
+                picture.save(buffer, format="WEBP", lossless=True, method=4)  # 6: 4% smaller, 2.3x slower
             else:
-                picture.save(buffer, format="WEBP", quality=quality, method=6)
+                picture.save(buffer, format="WEBP", quality=quality, method=4)
             self.sheets.append("data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
             if isinstance(picture, Image.Image):
                 picture.close()

@@ -27,22 +27,18 @@ def draw_references(axis: Any, references: References | None, column: str) -> No
                          linestyle=REFERENCE_STYLES[index % len(REFERENCE_STYLES)], label=label)
 
 
-def plot_metric_against(groups: list[Group], key: str, path: Path, references: References | None = None) -> Path:
-    """Each plotted metric against a numeric varied key, one line per method (and other varied values);
-    error bars are the standard deviation over seeds; log x when the values span orders of magnitude; the
-    references (raw pixels, random init) as dashed lines."""
-    xs = [g.values[key] for g in groups]
+def plot_metric_against(lines: dict[str, list[Group]], key: str, path: Path, references: References | None = None
+                        ) -> Path:
+    """Each plotted metric against a swept numeric key (``lines``: from records.sweep_lines), one line per method
+    and other swept values; error bars are the standard deviation over seeds; log x when the values span orders
+    of magnitude; the references (raw pixels, random init) as dashed lines. The legend sits below the panels,
+    never over the data."""
+    xs = [g.values[key] for members in lines.values() for g in members]
     positive = [x for x in xs if x > 0]
     log_x = len(positive) == len(xs) and max(positive) / min(positive) >= 100
-    figure, axes = plt.subplots(1, len(PLOTTED), figsize=(4.6 * len(PLOTTED), 3.8), dpi=110)
-    lines: dict[str, list[Group]] = {}
-    for group in groups:
-        other = {k: v for k, v in group.values.items() if k != key}
-        label = group.method + "".join(f", {short_key(k)}={format_value(v)}" for k, v in other.items())
-        lines.setdefault(label, []).append(group)
+    figure, axes = plt.subplots(1, len(PLOTTED), figsize=(4.6 * len(PLOTTED), 3.6), dpi=110)
     for axis, column in zip(np.atleast_1d(axes), PLOTTED):
         for label, members in lines.items():
-            members = sorted(members, key=lambda g: g.values[key])
             points = [(g.values[key], g.stats(column)) for g in members]
             points = [(x, s) for x, s in points if s is not None]
             if points:
@@ -54,35 +50,58 @@ def plot_metric_against(groups: list[Group], key: str, path: Path, references: R
         axis.set_xlabel(short_key(key))
         axis.set_title(column.replace("_", " "))
         axis.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].legend(fontsize=7)
-    return save_figure(figure, path)
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    return save_with_legend_below(figure, handles, labels, path)
 
 
-def plot_comparison(groups: list[Group], path: Path, references: References | None = None) -> Path:
-    """Bars of each plotted metric per group (mean, standard deviation over seeds), the references as dashed
-    lines."""
-    one_method = len({g.method for g in groups}) == 1
-    labels = ["\n".join(([] if one_method else [g.method]) + [f"{short_key(k)}={format_value(v)}" for k, v in g.values.items()])
-              or g.method for g in groups]
-    tilt = len(groups) > 3 or max(len(label) for label in labels) > 14
-    figure, axes = plt.subplots(1, len(PLOTTED), figsize=(max(4.0, 0.7 * len(groups) + 1.5) * len(PLOTTED) / 1.5,
-                                                          4.4 if tilt else 3.8), dpi=110)
-    for axis, column in zip(np.atleast_1d(axes), PLOTTED):
-        stats = [g.stats(column) for g in groups]
-        means = [s[0] if s else math.nan for s in stats]
-        errors = [s[1] if s else 0.0 for s in stats]
-        axis.bar(range(len(groups)), means, yerr=errors, capsize=3, color="tab:blue")
-        axis.set_xticks(range(len(groups)), labels, fontsize=7, rotation=35 if tilt else 0,
-                        ha="right" if tilt else "center")
-        draw_references(axis, references, column)
-        finite = [m for m in means if not math.isnan(m)] + [v[column] for v in (references or {}).values()
-                                                             if column in v]
-        if finite:
-            axis.set_ylim(max(0.0, min(finite) - 0.1), min(1.0, max(finite) + 0.05) if max(finite) <= 1 else None)
-        axis.set_title(column.replace("_", " "))
-        axis.grid(alpha=0.3, axis="y")
-    if references:
-        np.atleast_1d(axes)[0].legend(fontsize=7)
+def save_with_legend_below(figure: Any, handles: list[Any], labels: list[str], path: Path) -> Path:
+    """Lay out the panels, then put the legend in a band below them (the figure grows to hold it)."""
+    if not handles:
+        return save_figure(figure, path)
+    columns = min(len(labels), 3)
+    rows = math.ceil(len(labels) / columns)
+    band = 0.22 * rows + 0.2  # inches
+    width, height = figure.get_size_inches()
+    figure.set_size_inches(width, height + band)
+    figure.tight_layout(rect=(0, band / (height + band), 1, 1))
+    figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def plot_ranking(groups: list[Group], labels: list[str], column: str, path: Path,
+                 references: References | None = None) -> Path:
+    """One metric of every group as horizontal bars, best first: short labels, the value (± the standard
+    deviation over seeds, when there are several) at each bar, the references as labelled vertical lines."""
+    rows = sorted(((g.stats(column), label) for g, label in zip(groups, labels) if g.stats(column) is not None),
+                  key=lambda row: -row[0][0])
+    levels = [(name, values[column]) for name, values in (references or {}).items() if column in values]
+    figure, axis = plt.subplots(figsize=(7.5, 0.9 + 0.34 * max(len(rows), 1)), dpi=110)
+    if not rows:
+        axis.set_axis_off()
+        return save_figure(figure, path)
+    means = [stats[0] for stats, _ in rows]
+    spreads = [stats[1] if stats[2] > 1 else 0.0 for stats, _ in rows]
+    positions = list(range(len(rows)))[::-1]  # the best at the top
+    axis.barh(positions, means, xerr=spreads if any(spreads) else None, capsize=3, color="tab:blue", height=0.65)
+    axis.set_yticks(positions, [label for _, label in rows], fontsize=8)
+    low = min(means + [level for _, level in levels])
+    high = max(m + e for m, e in zip(means, spreads))
+    high = max([high] + [level for _, level in levels])
+    span = max(high - low, 1e-3)
+    axis.set_xlim(low - 0.25 * span, high + 0.35 * span)  # room for the values right of the bars
+    for position, (stats, _), spread in zip(positions, rows, spreads):
+        text = f"{stats[0]:.4f}" + (f" ± {stats[1]:.4f} ({stats[2]} seeds)" if stats[2] > 1 else "")
+        axis.text(stats[0] + spread + 0.02 * span, position, text, va="center", fontsize=7)
+    for index, (name, level) in enumerate(levels):
+        axis.axvline(level, color="0.35", linewidth=1, linestyle=REFERENCE_STYLES[index % len(REFERENCE_STYLES)])
+        axis.text(level, len(rows) - 0.35 + 0.3 * index, f" {name} {level:.4f}", fontsize=7, color="0.25",
+                  va="bottom", clip_on=False)
+    axis.set_ylim(-0.6, len(rows) - 0.2 + 0.3 * len(levels))
+    axis.set_title(column.replace("_", " ") + " (best first)", fontsize=10)
+    axis.grid(alpha=0.3, axis="x")
     return save_figure(figure, path)
 
 
@@ -167,24 +186,28 @@ def embedding_map(run_dir: Path, kind: str = "tsne", points: int = 1000, seed: i
     return coords, labels
 
 
-def project_2d(features: np.ndarray, kind: str = "tsne", seed: int = 0) -> np.ndarray:
-    """(N, 2) t-SNE (scikit-learn) or UMAP (umap-learn, if installed) of (N, D) features, PCA to 50-d first."""
+def project_2d(features: np.ndarray, kind: str = "tsne", seed: int = 0, iterations: int = 1000) -> np.ndarray:
+    """(N, 2) t-SNE (scikit-learn; ``iterations`` of gradient descent, 250 of them early exaggeration) or UMAP
+    (umap-learn, if installed) of (N, D) features, PCA to 50-d first; fewer than 5 rows are laid on a line."""
     from sklearn.decomposition import PCA
 
     features = features.astype(np.float32)
+    if features.shape[0] < 5:
+        return np.stack([np.arange(features.shape[0], dtype=np.float32), np.zeros(features.shape[0], np.float32)], 1)
     if features.shape[1] > 50 and features.shape[0] > 50:
         features = PCA(50, random_state=seed).fit_transform(features)
     if kind == "umap":
         try:
             import umap
         except ImportError as error:
-            raise ConfigError("--map umap needs the umap-learn package (pip install umap-learn); "
-                              "--map tsne needs nothing more") from error
-        return umap.UMAP(n_components=2, random_state=seed).fit_transform(features)
+            raise ConfigError("umap needs the umap-learn package (pip install umap-learn); tsne needs nothing "
+                              "more") from error
+        return umap.UMAP(n_components=2, random_state=seed).fit_transform(features).astype(np.float32)
     from sklearn.manifold import TSNE
 
     perplexity = min(30.0, max(2.0, (features.shape[0] - 1) / 3))
-    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed, max_iter=iterations).fit_transform(
+        features).astype(np.float32)
 
 
 def plot_embedding_maps(records: list[RunRecord], path: Path, kind: str = "tsne", points: int = 1000

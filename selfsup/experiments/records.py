@@ -194,6 +194,39 @@ def group_runs(records: list[RunRecord], keys: list[str]) -> list[Group]:
     return list(groups.values())
 
 
+def within_method_keys(groups: list[Group], keys: list[str]) -> list[str]:
+    """The keys whose value differs between groups of one method: what a sweep varied. The other keys differ
+    only between methods (their recipes), and a plot against them would compare methods, not values."""
+    within = []
+    for key in keys:
+        if key == SEED_KEY:
+            continue
+        seen: dict[str, set[str]] = {}
+        for group in groups:
+            seen.setdefault(group.method, set()).add(json.dumps(group.values.get(key), default=str))
+        if any(len(values) > 1 for values in seen.values()):
+            within.append(key)
+    return within
+
+
+def sweep_lines(groups: list[Group], key: str, within: list[str]) -> dict[str, list[Group]]:
+    """The lines of a metric-against-``key`` plot: groups of one method and the same other swept values, with at
+    least two values of ``key``; keyed by their label."""
+    lines: dict[str, list[Group]] = {}
+    for group in groups:
+        other = [k for k in within if k != key]
+        label = group.method + "".join(f", {short_key(k)}={format_value(group.values.get(k))}" for k in other)
+        lines.setdefault(label, []).append(group)
+    return {label: sorted(members, key=lambda g: sort_key(g.values.get(key))) for label, members in lines.items()
+            if len({json.dumps(g.values.get(key), default=str) for g in members}) > 1}
+
+
+def group_label(group: Group, within: list[str]) -> str:
+    """A short name: the method and only the swept values (a method's recipe is in the Recipes table)."""
+    swept = [f"{short_key(k)}={format_value(group.values.get(k))}" for k in within]
+    return group.method + (f" ({', '.join(swept)})" if swept else "")
+
+
 def sort_key(value: Any) -> tuple[int, float, str]:
     """Numbers in numeric order (1e-5 before 1e-1 before 10), then everything else as text."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
