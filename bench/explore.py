@@ -9,7 +9,7 @@
 
     python bench/explore.py [--against random-init]     # a few minutes on 2 cores
 
-Raw output: bench/results/explore.json (and explore-random-init.json).
+Raw output: bench/results/explore.json and a screenshot, explore.png (with --against: explore-random-init.*).
 """
 
 from __future__ import annotations
@@ -84,6 +84,16 @@ def main() -> None:
                 action.pointer_action.move_to_location(5, 5)
                 action.perform()
                 until(page, "return !deep('.enlarged').some((e) => e.offsetParent !== null)")
+            x, y = page.script(POINT, 2500)  # the README's screenshot: one image pinned
+            action = ActionBuilder(page.driver)
+            action.pointer_action.move_to_location(int(x), int(y)).click()
+            action.perform()
+            until(page, "return deep('.neighbour').length > 0")
+            action = ActionBuilder(page.driver)
+            action.pointer_action.move_to_location(5, 5)  # the tooltip away
+            action.perform()
+            time.sleep(0.5)
+            page.screenshot(RESULTS / ("explore-random-init.png" if against else "explore.png"))
             result["hover_ms"] = [round(h, 1) for h in hovers]
             result["click_to_neighbours_ms"] = [round(c, 1) for c in clicks]
             result["console_errors"] = page.errors()

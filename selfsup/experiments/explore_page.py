@@ -170,7 +170,7 @@ def write_page(exploration: Exploration, out: str | Path, title: str = "selfsup 
                              selection_line_color="black", name=f"points{i}")
         recon = (f'<div>reconstruction</div><div style="{tile_css};background-image:var(--s@recon_sheet{i});'
                  f'background-position:@recon_pos{i}"></div>' if e.reconstructions[i] is not None else "")
-        plot.add_tools(HoverTool(renderers=[glyph], tooltips=(
+        plot.add_tools(HoverTool(renderers=[glyph], limit=1, tooltips=(  # one image at a time
             f'<div class="tip"><div class="enlarged" style="{tile_css};background-image:var(--s@sheet);'
             f'background-position:@pos"></div>{recon}<div><b>@label</b> &middot; kNN: @pred{i} (@verdict{i})</div>'
             '<div>@file</div></div>')))
