@@ -293,3 +293,26 @@ def test_anomaly_scores_a_folder_into_a_csv_most_anomalous_first(tmp_path: Path)
     assert len(rows) == 3 and errors == sorted(errors, reverse=True)
     assert {Path(r["file"]).name: r["class"] for r in rows} == {"a.png": "", "b.png": "", "c.png": "odd"}
     assert invoke("anomaly", run).exit_code == 2
+
+
+def test_a_cae_step_that_needs_double_backward_is_never_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by `selfsup tune cae` (bench/tune_all.py): train.compile=auto timed a compiled Conv6 CAE step, and
+    torch.compile cannot backpropagate through the Jacobian penalty's gradient (RuntimeError, a traceback).
+    auto now keeps it eager without measuring; on is refused; the weight-product penalty still compiles."""
+    import importlib
+
+    decisions = importlib.import_module("selfsup.train.decisions")
+
+    def no_measuring(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a step that cannot compile was timed compiled")
+
+    monkeypatch.setattr(decisions, "compile_gain", no_measuring)
+    config = RunConfig.for_method("cae", overrides={"backbone": "conv6", "train.compile": "auto"})
+    model = build_method(config, MethodContext(1, 28, 10))
+    assert not model.compilable()
+    assert decisions.decide_compile(config, model, None, torch.device("cpu"), "fp32", False) is False
+    with pytest.raises(ConfigError, match="cannot be compiled"):
+        decisions.decide_compile(config.replace({"train.compile": "on"}), model, None, torch.device("cpu"), "fp32",
+                                 False)
+    weights = RunConfig.for_method("cae", overrides={"backbone": "mlp", "params.penalty": "weights"})
+    assert build_method(weights, MethodContext(1, 28, 10)).compilable()

@@ -110,6 +110,10 @@ class Method(nn.Module):
     def begin_step(self, step: int, total_steps: int) -> None:
         """Called before every training step (staged methods switch stage here); the default does nothing."""
 
+    def compilable(self) -> bool:
+        """Whether torch.compile can train this step (train.compile=auto skips it, =on refuses, when not)."""
+        return True
+
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step; the default does nothing."""
 

@@ -96,6 +96,11 @@ class ContractiveAutoencoder(AutoencoderBase):
             return dense_jacobian_penalty(x, layer, activation), self.encode(x)
         return jacobian_penalty(self.encode, x, vectors if self.params.projections else None)
 
+    def compilable(self) -> bool:
+        """The Jacobian penalty of a deep encoder backpropagates through a gradient (double backward), which
+        torch.compile's aot_autograd does not support; the weight and closed-form penalties do not."""
+        return self.params.penalty == "weights" or self._closed_form_layer() is not None
+
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
         # the Hutchinson vectors come from the seeded generator, like every other random draw of a step
         shape = (self.params.projections, batch.images.shape[0], self.code_dim)

@@ -9,6 +9,7 @@ import torch
 
 from selfsup.config import RunConfig
 from selfsup.data.catalog import cache_root
+from selfsup.errors import ConfigError
 from selfsup.methods import Method
 from selfsup.ops import distributed
 from selfsup.train.device import (
@@ -50,6 +51,12 @@ def decide_compile(config: RunConfig, method: Method, source: Any, device: torch
     """train.compile: ``auto`` compiles the encoder only where its measured gain on this run's step repays the
     compile time over this run's length. Under several processes ``auto`` stays eager: timing a step alone on
     rank 0 would wait forever in the batch-level losses' collectives (use ``on`` there)."""
+    if not method.compilable():
+        if config.train.compile == "on":
+            raise ConfigError(f"train.compile=on: {config.method}'s step with this config cannot be compiled "
+                              "(it backpropagates through a gradient, which torch.compile does not support); use "
+                              "train.compile=off or auto")
+        return False
     choice = None
     if distributed.rank() == 0:
         choice = config.train.compile == "on"
