@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import chromium  # noqa: E402
 
 from selfsup.data.splits import labelled_splits  # noqa: E402
-from selfsup.experiments.explore_page import PALETTE, thumbnail  # noqa: E402
+from selfsup.experiments.explore_page import PALETTE  # noqa: E402
+from selfsup.experiments.sprites import thumbnail  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "explore-libraries.json"
 N = 5000

@@ -64,7 +64,9 @@ class Page:
 DEEP = """
 const deep = (selector, root = document) => {
     const found = [...root.querySelectorAll(selector)];
-    for (const el of root.querySelectorAll("*")) { if (el.shadowRoot) { found.push(...deep(selector, el.shadowRoot)); } }
+    for (const el of root.querySelectorAll("*")) {
+        if (el.shadowRoot) { found.push(...deep(selector, el.shadowRoot)); }
+    }
     return found;
 };
 """

@@ -17,10 +17,9 @@ from selfsup.experiments import sweep as sweeps
 from selfsup.experiments.finetune import FinetuneConfig, finetune_run, label_subset
 from selfsup.experiments.report import build_report
 from selfsup.train import TrainingInterrupted
-from tests.browser import available as browser_available
 from tests.browser import ARTIFACTS, chromium
+from tests.browser import available as browser_available
 from tests.conftest import invoke
-
 
 TINY = {"backbone": "mlp", "dataset": "synthetic", "limit": 128, "epochs": 1, "train.batch_size": 64,
         "log_every": 1, "eval.probe_epochs": 2, "eval.train_limit": 300, "eval.test_limit": 100}
@@ -267,8 +266,10 @@ def test_the_report_of_ten_runs_fits_the_page_in_chromium(ten_runs: Path) -> Non
         page.driver.get(outputs["html"].resolve().as_uri())
         sizes = page.driver.execute_script("""
             return {page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
-                    tables: [...document.querySelectorAll('table')].map((t) => [t.scrollWidth, t.parentElement.clientWidth]),
-                    images: [...document.querySelectorAll('img')].map((i) => [i.complete && i.naturalWidth > 0, i.width])};
+                    tables: [...document.querySelectorAll('table')].map(
+                        (t) => [t.scrollWidth, t.parentElement.clientWidth]),
+                    images: [...document.querySelectorAll('img')].map(
+                        (i) => [i.complete && i.naturalWidth > 0, i.width])};
         """)
         page.screenshot(ARTIFACTS / "report-ten-runs.png")
         assert page.errors() == []

@@ -10,11 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import invoke
-
 from browser import ARTIFACTS, available, chromium
-
+from conftest import invoke
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 
 from selfsup.config import ConfigError
 from selfsup.eval.plots import plt, save_figure
-from selfsup.experiments.records import PLOTTED, Group, RunRecord, format_value, short_key
+from selfsup.experiments.records import PLOTTED, Group, RunRecord, short_key
 from selfsup.train.rundir import read_metrics, read_run_config
 
 References = dict[str, dict[str, float]]  # label (raw pixels, random-init conv6) -> column -> level

@@ -174,7 +174,8 @@ def starting_values(base: RunConfig, space: Space) -> dict[str, Any]:
     for key, dimension in space.items():
         value = getattr_path(base, key)
         if isinstance(dimension, Range):
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and dimension.low <= value <= dimension.high:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if number and dimension.low <= value <= dimension.high:
                 values[key] = int(value) if dimension.integer else float(value)
         else:
             for option in dimension.options:
@@ -301,7 +302,8 @@ def write_outputs(study: Any, base: RunConfig, out: Path, seconds: float, url: s
         for trial in trials:
             reported = trial.intermediate_values
             last = reported[max(reported)] if reported else ""
-            writer.writerow([trial.number, int(bool(trial.user_attrs.get("start"))), trial.state.name.lower(), "" if trial.value is None else trial.value, last,
+            writer.writerow([trial.number, int(bool(trial.user_attrs.get("start"))), trial.state.name.lower(),
+                             "" if trial.value is None else trial.value, last,
                              *(trial.params.get(key, "") for key in keys), trial.user_attrs.get("seconds", ""),
                              trial.user_attrs.get("pid", ""), trial.user_attrs.get("error", "")])
     return TuneResult(best.value, params, out / "recipe.yaml", counts, seconds)

@@ -149,7 +149,8 @@ def build_tune_report(folder: str | Path) -> dict[str, Path]:
         "Best parameters": (["key", "value"], [[k, str(v)] for k, v in summary.get("best_params", {}).items()]),
         "Importances": (["key", "importance"], [[k, f"{v:.3f}"] for k, v in summary.get("importances", {}).items()]),
         "Trials": (["trial", "state", "val kNN", "last reported", *keys, "seconds"],
-                   [[t["trial"] + (" (start)" if t.get("start") == "1" else ""), t["state"], _short(t["val_knn"]), _short(t["last_reported"]),
+                   [[t["trial"] + (" (start)" if t.get("start") == "1" else ""), t["state"], _short(t["val_knn"]),
+                     _short(t["last_reported"]),
                      *(_short(t.get(k, "")) for k in keys), t.get("seconds", "")] for t in trials]),
     }
     outputs = {"md": write_markdown(folder / "report.md", f"selfsup tune: {folder.name}", text, tables, plots),
