@@ -23,3 +23,15 @@ def mlp_head(in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, batch_norm
     if last_batch_norm:
         layers.append(nn.BatchNorm1d(out_dim, affine=False))
     return nn.Sequential(*layers)
+
+
+PROJECTION_BN = ("none", "hidden", "all")  # where a projection head normalises (params.projection_bn)
+
+
+def projection_head(in_dim: int, hidden: int, out_dim: int, layers: int = 2, bn: str = "hidden",
+                    bn_affine: bool = True, last_bias: bool = True) -> nn.Sequential:
+    """A projection head of ``layers`` Linear layers (``layers - 1`` hidden of width ``hidden``). ``bn``:
+    ``hidden`` puts BatchNorm after each hidden layer (SimCLR, BYOL); ``all`` also after the output, without
+    affine parameters (SimCLR v2, MoCo v3; with ``layers=3``, SimCLR v2's deeper head); ``none``: no BatchNorm."""
+    return mlp_head(in_dim, (hidden,) * (layers - 1), out_dim, batch_norm=bn != "none", bn_affine=bn_affine,
+                    last_bias=last_bias and bn != "all", last_batch_norm=bn == "all")

@@ -177,3 +177,26 @@ def test_collapse_monitor_of_non_finite_embeddings_leaves_the_stop_to_the_traine
 
     health = embedding_health(torch.full((8, 4), float("nan")))
     assert math.isnan(health["embedding_std"]) and health["collapsed"] == 0.0
+
+
+@pytest.mark.parametrize("bn, layers, norms, output_norm", [("none", 2, 0, False), ("hidden", 2, 1, False),
+                                                             ("all", 2, 2, True), ("all", 3, 3, True)])
+def test_projection_head_batch_norm_options(bn: str, layers: int, norms: int, output_norm: bool) -> None:
+    """params.projection_bn: none, after the hidden layers (the default), or also after the output without
+    affine parameters (SimCLR v2 / MoCo v3); a step of SimCLR and BYOL trains with each."""
+    for method in ("simclr", "byol"):
+        overrides = {"backbone": "mlp", "params.projection_bn": bn}
+        if method == "simclr":
+            overrides["params.projection_layers"] = layers
+        elif layers != 2:
+            continue
+        model = build_method(RunConfig.for_method(method, overrides=overrides), MethodContext(1, 28, 64))
+        found = [m for m in model.projector if isinstance(m, torch.nn.BatchNorm1d)]
+        assert len(found) == norms
+        last = list(model.projector)[-1]
+        assert isinstance(last, torch.nn.BatchNorm1d) == output_norm and (not output_norm or not last.affine)
+        images = torch.rand(16, 1, 28, 28)
+        batch = Batch(images, torch.zeros(16, dtype=torch.long), torch.arange(16))
+        output = model.training_step(batch, torch.Generator().manual_seed(0))
+        output.loss.backward()
+        assert torch.isfinite(output.loss)

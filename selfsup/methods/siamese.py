@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from selfsup.config import ConfigError
-from selfsup.heads import mlp_head
+from selfsup.heads import PROJECTION_BN, mlp_head, projection_head
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
 from selfsup.ops.collapse import embedding_health
@@ -37,6 +37,7 @@ PREDICTORS = {
 class SiameseConfig:
     projection_dim: int = 128  # seed 001: Linear 512 -> BN (no affine) -> ReLU -> Linear 128 (no bias)
     projection_hidden: int = 512
+    projection_bn: str = "hidden"  # BatchNorm after the hidden layer; all: also after the output; none
     predictor: str = "mlp"  # mlp (same shape as the projector) or linear (one 128 x 128 layer, no bias)
     ema: bool = True  # a momentum target network; false: the online network under stop-gradient
     ema_momentum: float = 0.996  # EMA rate tau (seed 001: constant 0.996)
@@ -59,6 +60,9 @@ class SiameseConfig:
             raise ConfigError("params.eps and params.track_every must be >= 0, params.update_every >= 1")
         if self.projection_dim < 1 or self.projection_hidden < 1:
             raise ConfigError("params.projection_dim and params.projection_hidden must be >= 1")
+        if self.projection_bn not in PROJECTION_BN:
+            raise ConfigError(f"params.projection_bn must be one of {', '.join(PROJECTION_BN)}, got "
+                              f"{self.projection_bn!r}")
 
 
 def directpred_predictor(F: torch.Tensor, eps: float) -> torch.Tensor:
@@ -105,7 +109,8 @@ class SiameseBase(Method):
     def __init__(self, backbone, params: SiameseConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
         d = params.projection_dim
-        self.projector = mlp_head(backbone.out_dim, (params.projection_hidden,), d, bn_affine=False, last_bias=False)
+        self.projector = projection_head(backbone.out_dim, params.projection_hidden, d, bn=params.projection_bn,
+                                         bn_affine=False, last_bias=False)
         self.predictor = choose(PREDICTORS, params.predictor, "params.predictor")(d, params.projection_hidden)
         if self.predictor_from_F is not None:
             if len([m for m in self.predictor if isinstance(m, nn.Linear)]) != 1:

@@ -7,21 +7,28 @@ from dataclasses import dataclass
 import torch
 
 from selfsup.config import ConfigError
-from selfsup.heads import mlp_head
+from selfsup.heads import PROJECTION_BN, projection_head
 from selfsup.losses import nt_xent
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import batch_gather
-from selfsup.space import OPTIMISATION, VIEWS, Range
+from selfsup.space import OPTIMISATION, VIEWS, Choice, Range
 
 
 @dataclass(frozen=True)
 class SimCLRConfig:
     temperature: float = 0.5  # NT-Xent tau; lower sharpens negatives (0.1-0.5 typical; 1 is seed 000's thesis)
     projection_dim: int = 128  # output of the projection head, where the loss is computed
-    projection_hidden: int = 512  # hidden width of the 2-layer projection head
+    projection_hidden: int = 512  # hidden width of the projection head
+    projection_layers: int = 2  # Linear layers of the head (3: SimCLR v2's deeper head)
+    projection_bn: str = "hidden"  # BatchNorm after the hidden layers; all: also after the output; none
 
     def __post_init__(self) -> None:
+        if self.projection_bn not in PROJECTION_BN:
+            raise ConfigError(f"params.projection_bn must be one of {', '.join(PROJECTION_BN)}, got "
+                              f"{self.projection_bn!r}")
+        if not 1 <= self.projection_layers <= 4:
+            raise ConfigError(f"params.projection_layers must be 1 to 4, got {self.projection_layers}")
         if self.temperature <= 0:
             raise ConfigError(f"params.temperature must be > 0, got {self.temperature}")
         if self.projection_dim < 1 or self.projection_hidden < 1:
@@ -37,11 +44,13 @@ class SimCLR(Method):
     # against seed 000's Adam 1e-3 / batch 256 / temperature 0.5, +1.2 probe, +1.5 kNN, +3.9 NMI points there
     # (means of 3 seeds)
     recipe = {**SGD_RECIPE, "params.temperature": 0.2}
-    search_space = {**OPTIMISATION, **VIEWS, "params.temperature": Range(0.05, 1.0, log=True)}
+    search_space = {**OPTIMISATION, **VIEWS, "params.temperature": Range(0.05, 1.0, log=True),
+                    "params.projection_bn": Choice(("hidden", "all")), "params.projection_layers": Choice((2, 3))}
 
     def __init__(self, backbone, params: SimCLRConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
-        self.projector = mlp_head(backbone.out_dim, (params.projection_hidden,), params.projection_dim)
+        self.projector = projection_head(backbone.out_dim, params.projection_hidden, params.projection_dim,
+                                         params.projection_layers, params.projection_bn)
 
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
         return self.augment(batch.images, generator), self.augment(batch.images, generator)
