@@ -12,13 +12,13 @@ import torch.nn as nn
 
 from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
-from selfsup.config import ConfigError, EvalConfig, RunConfig
+from selfsup.config import EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, to_float
 from selfsup.data.catalog import cache_root
 from selfsup.data.folders import folder_options
 from selfsup.data.plan import RUN_LOG, evaluation_splits, split_description, training_data
 from selfsup.data.splits import labelled_splits
-from selfsup.errors import CheckpointError
+from selfsup.errors import CheckpointError, ConfigError
 from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.eval.monitor import OnlineMonitor
 from selfsup.eval.plots import plot_eigenspace, plot_image_rows, plot_loss, plot_monitor

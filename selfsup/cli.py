@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from selfsup.config import ConfigError, RunConfig, valid_keys
-from selfsup.errors import EXIT_USER, UserError
+from selfsup.config import RunConfig, valid_keys
+from selfsup.errors import EXIT_USER, ConfigError, UserError
 from selfsup.eval.result import Evaluation
 
 
@@ -158,8 +158,8 @@ RUN_OPTIONS = [
                  "10 shows the trend on Fashion-MNIST."),
     click.option("--batch-size", type=int, help="Images per step. Contrastive methods like larger batches "
                  "(more negatives): 256-1024; lower --lr with small batches."),
-    click.option("--lr", type=float, help="Peak learning rate after warm-up (Adam default 1e-3). Try 3e-4 if the "
-                 "loss spikes or turns NaN."),
+    click.option("--lr", type=float, help="Peak learning rate after warm-up. Default: the method's recipe (SimCLR: "
+                 "SGD 0.06; `--recipe seed`: the seeds' Adam 1e-3). Lower it if the loss spikes or turns NaN."),
     click.option("--seed", type=int, help="Seeds data order, augmentations and initialisation; runs are "
                  "reproducible."),
     click.option("--limit", type=int, help="Train on a fixed random subset of N images, for quick checks."),

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from selfsup.coercion import build_dataclass, check_numbers, read_yaml, require  # noqa: F401  (read_yaml: kept importable here)
-from selfsup.errors import ConfigError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.coercion import build_dataclass, check_numbers, read_yaml, require
+from selfsup.errors import ConfigError
 from selfsup.registry import BACKBONES, METHODS, OPTIMIZERS  # filled by the layers that define them
 
 

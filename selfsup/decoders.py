@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.registry import Registry
 
 DECODER_KINDS = ("simple", "symmetric")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from selfsup.errors import ConfigError, UnknownNameError  # noqa: F401  (UnknownNameError: kept importable here)
+from selfsup.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 

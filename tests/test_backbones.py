@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from selfsup.backbones import BACKBONES, create_backbone
-from selfsup.registry import UnknownNameError
+from selfsup.errors import UnknownNameError
 
 
 @pytest.mark.parametrize("name", BACKBONES.names())

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from selfsup.config import ConfigError, RunConfig
-from selfsup.registry import UnknownNameError
+from selfsup.config import RunConfig
+from selfsup.errors import ConfigError, UnknownNameError
 
 
 def test_defaults_build_and_round_trip_through_yaml(tmp_path: Path) -> None:

@@ -168,8 +168,8 @@ def test_distributed_simclr_writes_one_run_directory_and_resumes(tmp_path: Path)
 
     import selfsup  # noqa: F401  (one process cannot resume a 2-process checkpoint)
     from selfsup.api import build_method
-    from selfsup.config import ConfigError
     from selfsup.data import InMemorySource, load_dataset
+    from selfsup.errors import ConfigError
     from selfsup.methods import MethodContext
     from selfsup.train import Trainer
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import selfsup
-from selfsup.config import ConfigError, RunConfig
+from selfsup.config import RunConfig
+from selfsup.errors import ConfigError
 from selfsup.experiments import sweep as sweeps
 from selfsup.experiments.finetune import FinetuneConfig, finetune_run, label_subset
 from selfsup.experiments.report import build_report

@@ -10,8 +10,9 @@ import torch
 from conftest import invoke
 
 from selfsup.api import build_method
-from selfsup.config import ConfigError, RunConfig
+from selfsup.config import RunConfig
 from selfsup.data import Batch, make_synthetic
+from selfsup.errors import ConfigError
 from selfsup.experiments.neighbors import nearest_neighbors, precision_at_k
 from selfsup.losses import barlow_twins
 from selfsup.methods import MethodContext
@@ -200,3 +201,11 @@ def test_projection_head_batch_norm_options(bn: str, layers: int, norms: int, ou
         output = model.training_step(batch, torch.Generator().manual_seed(0))
         output.loss.backward()
         assert torch.isfinite(output.loss)
+
+
+def test_a_key_the_method_would_ignore_is_refused() -> None:
+    with pytest.raises(ConfigError, match="params.eps is read by directpred and directcopy only"):
+        build_method(RunConfig.for_method("byol", overrides={"backbone": "mlp", "params.eps": 0.3}),
+                     MethodContext(1, 28, 64))
+    build_method(RunConfig.for_method("directcopy", overrides={"backbone": "mlp", "params.eps": 0.3}),
+                 MethodContext(1, 28, 64))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from selfsup.config import ConfigError, RunConfig
+from selfsup.config import RunConfig
+from selfsup.errors import ConfigError
 from selfsup.experiments import sweep as sweeps
 from selfsup.methods import METHODS, get_method
 

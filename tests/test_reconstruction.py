@@ -10,9 +10,10 @@ from conftest import invoke
 
 from selfsup.api import build_method
 from selfsup.backbones import BACKBONES, create_backbone
-from selfsup.config import ConfigError, RunConfig
+from selfsup.config import RunConfig
 from selfsup.data import Batch, InMemorySource, make_synthetic
 from selfsup.decoders import DECODERS, DecoderShapeError, build_decoder, up_conv
+from selfsup.errors import ConfigError
 from selfsup.losses import (
     dense_jacobian_penalty,
     embedding_loss,

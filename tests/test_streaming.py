@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import selfsup
-from selfsup.config import ConfigError, RunConfig
+from selfsup.config import RunConfig
 from selfsup.data import InMemorySource
 from selfsup.data.folders import FolderOptions, read_folder
 from selfsup.data.streaming import StreamingFolderSource
+from selfsup.errors import ConfigError
 
 SIZE = 32
 OPTIONS = FolderOptions(SIZE, 3)

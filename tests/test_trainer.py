@@ -10,10 +10,10 @@ from conftest import needs_fashion
 
 import selfsup
 from selfsup.config import RunConfig
+from selfsup.errors import RunDirectoryError
 from selfsup.methods.simclr import SimCLR
 from selfsup.ops.schedules import cosine_momentum, update_momentum, warmup_cosine
 from selfsup.train import DivergenceError, TrainingInterrupted
-from selfsup.train.rundir import RunDirectoryError
 
 
 def config(**overrides: object) -> RunConfig:

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 import selfsup
-from selfsup.config import ConfigError, EvalConfig, MonitorConfig, RunConfig
+from selfsup.config import EvalConfig, MonitorConfig, RunConfig
 from selfsup.data import DATASETS
 from selfsup.data.plan import evaluation_splits, training_data
 from selfsup.data.splits import labelled_splits, validation_indices
+from selfsup.errors import ConfigError
 from selfsup.eval import evaluate_features, extract_features
 from selfsup.eval.monitor import OnlineMonitor
 

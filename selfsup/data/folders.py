@@ -27,7 +27,6 @@ from selfsup.errors import ConfigError, DatasetFileError
 log = logging.getLogger(__name__)
 
 GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "F"}
-RESIZE_POLICIES = ("crop", "stretch")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import gzip
 import pickle
-import warnings
 import struct
+import warnings
 import zipfile
 import zlib
 from pathlib import Path

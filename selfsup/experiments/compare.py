@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from selfsup.errors import RunDirectoryError
 from selfsup.eval.result import Evaluation, collapse_note
-from selfsup.train.rundir import RunDirectoryError
 
 # (label, Evaluation property)
 PROTOCOLS = [("linear probe", "probe_accuracy"), ("kNN", "knn_accuracy"), ("k-means NMI", "nmi")]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.eval.plots import plt, save_figure
 from selfsup.experiments.records import PLOTTED, Group, RunRecord, short_key
 from selfsup.train.rundir import read_metrics, read_run_config

@@ -23,8 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from selfsup.config import ConfigError, EvalConfig
+from selfsup.config import EvalConfig
 from selfsup.data import ImageDataset, to_float
+from selfsup.errors import ConfigError
 from selfsup.eval import extract_features, fit_linear_probe
 from selfsup.train.step import apply_gradients
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from selfsup.config import ConfigError
 from selfsup.data import ImageDataset, load_dataset, to_float
 from selfsup.data.folders import folder_options
+from selfsup.errors import ConfigError
 from selfsup.eval.plots import plot_image_rows
 from selfsup.methods import METHODS, Method
 from selfsup.train.rundir import read_run_config, write_json

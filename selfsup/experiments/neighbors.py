@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from selfsup.config import ConfigError
 from selfsup.data.neighbors import fingerprint, save_neighbors
+from selfsup.errors import ConfigError
 
 METRICS = ("cosine", "euclidean")
 

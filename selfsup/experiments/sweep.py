@@ -19,7 +19,9 @@ from typing import Any
 
 import yaml
 
-from selfsup.config import ConfigError, RunConfig, read_yaml, valid_keys
+from selfsup.coercion import read_yaml
+from selfsup.config import RunConfig, valid_keys
+from selfsup.errors import ConfigError
 from selfsup.methods import get_method
 from selfsup.train.checkpoint import has_checkpoint
 

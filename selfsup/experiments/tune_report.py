@@ -22,7 +22,7 @@ from selfsup.coercion import read_json  # noqa: E402
 from selfsup.errors import ReportError  # noqa: E402
 from selfsup.eval.plots import save_figure  # noqa: E402
 from selfsup.experiments.report import write_html, write_markdown  # noqa: E402
-from selfsup.train.rundir import read_metrics  # noqa: E402
+from selfsup.train.rundir import read_metrics
 
 BEST_CURVES = 5
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig
 from selfsup.methods.base import StepOutput, register_method
 

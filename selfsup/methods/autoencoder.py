@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 
 from selfsup.augment.views import NOISE_MODELS, corrupt
-from selfsup.config import ConfigError
 from selfsup.decoders import DECODER_KINDS, build_decoder
+from selfsup.errors import ConfigError
 from selfsup.losses import RECONSTRUCTION_LOSSES, reconstruction_loss
 from selfsup.methods.base import Method, StepOutput, register_method
 from selfsup.space import OPTIMISATION, Choice, Range, Space

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.losses import barlow_twins
 from selfsup.methods.base import Method, StepOutput, register_method

@@ -51,7 +51,7 @@ class NoParams:
 
 class Method(nn.Module):
     name: ClassVar[str] = ""
-    family: ClassVar[str] = ""  # "joint-embedding" or "reconstruction"
+    family: ClassVar[str] = ""  # one of FAMILIES
     summary: ClassVar[str] = ""  # one line for `selfsup methods`
     Config: ClassVar[type] = NoParams
     min_batch_size: ClassVar[int] = 1
@@ -77,7 +77,7 @@ class Method(nn.Module):
     @classmethod
     def validate_run(cls, config: RunConfig) -> None:
         """Reject a run configuration this method cannot train; raise ``ConfigError``."""
-        from selfsup.config import ConfigError
+        from selfsup.errors import ConfigError
 
         if config.train.batch_size < cls.min_batch_size:
             raise ConfigError(
@@ -132,8 +132,13 @@ class Method(nn.Module):
         return images.float().div_(255.0) if images.dtype == torch.uint8 else images
 
 
+FAMILIES = ("joint-embedding", "reconstruction", "pretext-task")
+
+
 def register_method(name: str, family: str):  # type: ignore[no-untyped-def]
-    """Class decorator: registers a Method subclass under ``name``."""
+    """Class decorator: registers a Method subclass under ``name`` in ``family`` (one of FAMILIES)."""
+    if family not in FAMILIES:
+        raise ValueError(f"method {name}: family must be one of {FAMILIES}, got {family!r}")
 
     def decorator(cls: type[Method]) -> type[Method]:
         cls.name = name

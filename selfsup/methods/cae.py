@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.losses import dense_jacobian_penalty, jacobian_penalty, weight_product_penalty
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
 from selfsup.methods.base import StepOutput, register_method

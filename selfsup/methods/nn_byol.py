@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from selfsup.config import ConfigError
 from selfsup.data import to_float
 from selfsup.data.neighbors import fingerprint, load_neighbors
+from selfsup.errors import ConfigError
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import StepOutput, register_method
 from selfsup.methods.siamese import SiameseBase, SiameseConfig

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.losses import EMBEDDING_LOSSES, embedding_loss
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
 from selfsup.methods.base import StepOutput, register_method

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.methods.base import Method, StepOutput, register_method
 from selfsup.space import OPTIMISATION, Choice, Range
@@ -33,7 +33,7 @@ def rotate(images: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
     return out
 
 
-@register_method("rotnet", family="joint-embedding")
+@register_method("rotnet", family="pretext-task")  # one image, a label from a transformation: no second view
 class RotNet(Method):
     summary = "RotNet: classify the rotation (0/90/180/270 degrees) of each image"
     Config = RotNetConfig

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 import torch.nn as nn
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.heads import PROJECTION_BN, mlp_head, projection_head
 from selfsup.losses import negative_cosine
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
@@ -116,6 +116,11 @@ class SiameseBase(Method):
             if len([m for m in self.predictor if isinstance(m, nn.Linear)]) != 1:
                 raise ConfigError(f"{self.name} sets a one-layer predictor from F; params.predictor must be linear")
             self.predictor.requires_grad_(False)  # written from F after the optimizer step
+        else:  # keys only the predictor-from-F methods read: a value given to another method would do nothing
+            unused = [k for k in ("eps", "update_every") if getattr(params, k) != getattr(SiameseConfig(), k)]
+            if unused:
+                raise ConfigError(f"params.{unused[0]} is read by directpred and directcopy only; {self.name} would "
+                                  "ignore it")
         if params.ema:
             self.target_backbone = copy.deepcopy(backbone).requires_grad_(False)
             self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)

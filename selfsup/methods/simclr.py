@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.heads import PROJECTION_BN, projection_head
 from selfsup.losses import nt_xent
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method

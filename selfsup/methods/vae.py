@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from selfsup.config import ConfigError
+from selfsup.errors import ConfigError
 from selfsup.losses import gaussian_kl, reconstruction_loss
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig
 from selfsup.methods.base import StepOutput, register_method

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from selfsup.errors import DeviceError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.errors import DeviceError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from selfsup.config import ConfigError, RunConfig, read_yaml
-from selfsup.errors import RunDirectoryError  # noqa: F401  (defined in the leaf module, kept importable here)
+from selfsup.coercion import read_yaml
+from selfsup.config import RunConfig
+from selfsup.errors import ConfigError, RunDirectoryError
 from selfsup.train.checkpoint import has_checkpoint, write_atomic
 
 try:

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from selfsup.config import ConfigError, RunConfig
+from selfsup.config import RunConfig
 from selfsup.data import BatchSource
-from selfsup.errors import CheckpointError, CollapseError, DivergenceError, TrainingInterrupted
+from selfsup.errors import CheckpointError, CollapseError, ConfigError, DivergenceError, TrainingInterrupted
 from selfsup.ops import distributed
 from selfsup.ops.schedules import stage_bounds, warmup_cosine, warmup_steps
 from selfsup.ops.signals import stop_signals
