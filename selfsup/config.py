@@ -70,12 +70,20 @@ class AugmentConfig:
     solarize_p: float = 0.0  # solarize probability
     solarize_threshold: float = 0.5
     rotation_degrees: float = 0.0  # random rotation in [-d, d]
+    # multi-crop (SwAV, DINO): this many small crops beside the two global views, at the same image size (Conv6's
+    # flattened features need one input size); methods that support it (multi_crop) pair each with both globals
+    local_crops: int = 0
+    local_crop_scale: tuple[float, float] = (0.05, 0.4)  # their area fraction range (before strength)
 
     def __post_init__(self) -> None:
         require(0.0 <= self.strength <= 1.0, f"augment.strength must be in [0, 1], got {self.strength}")
         lo, hi = self.crop_scale
         require(0.0 < lo <= hi <= 1.0, f"augment.crop_scale must satisfy 0 < min <= max <= 1, got {self.crop_scale}")
         require(0.0 < self.crop_ratio[0] <= self.crop_ratio[1], f"bad augment.crop_ratio {self.crop_ratio}")
+        require(0 <= self.local_crops <= 16, f"augment.local_crops must be 0 to 16, got {self.local_crops}")
+        lo, hi = self.local_crop_scale
+        require(0.0 < lo <= hi <= 1.0, "augment.local_crop_scale must satisfy 0 < min <= max <= 1, got "
+                f"{self.local_crop_scale}")
         for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0, f"augment.{name} must be a probability in [0, 1], got {value}")

@@ -55,6 +55,10 @@ VIEWS: Space = {
 }
 
 
+# multi-crop (the methods with ``multi_crop``): how many small crops beside the two global views
+MULTI_CROP: Space = {"augment.local_crops": Choice((0, 2, 4))}
+
+
 def as_override(value: Any) -> Any:
     """A sampled value as a config override (optuna stores a tuple choice as a list)."""
     return tuple(value) if isinstance(value, list) else value

@@ -209,3 +209,29 @@ def test_a_key_the_method_would_ignore_is_refused() -> None:
                      MethodContext(1, 28, 64))
     build_method(RunConfig.for_method("directcopy", overrides={"backbone": "mlp", "params.eps": 0.3}),
                  MethodContext(1, 28, 64))
+
+
+def test_multi_crop_views_and_losses() -> None:
+    """augment.local_crops small crops beside the two global views (SwAV, DINO): SimCLR pairs each with both
+    globals, BYOL regresses both globals' targets from them; without them the losses are the two-view ones."""
+    images = torch.rand(16, 1, 28, 28)
+    batch = Batch(images, torch.zeros(16, dtype=torch.long), torch.arange(16))
+    for method in ("simclr", "byol", "simsiam"):
+        base = RunConfig.for_method(method, overrides={"backbone": "mlp"})
+        plain = build_method(base, MethodContext(1, 28, 64))
+        crops = build_method(base.replace({"augment.local_crops": 3}), MethodContext(1, 28, 64))
+        crops.load_state_dict(plain.state_dict())
+        views = crops.make_views(batch, torch.Generator().manual_seed(0))
+        assert len(views) == 5 and all(v.shape == images.shape for v in views)
+        # the first two views are the same draws as without multi-crop, and so is the loss on them alone
+        two = plain.make_views(batch, torch.Generator().manual_seed(0))
+        assert torch.equal(views[0], two[0]) and torch.equal(views[1], two[1])
+        assert torch.allclose(crops.views_loss(batch, views[:2]).loss, plain.views_loss(batch, two).loss)
+        loss = crops.views_loss(batch, views).loss
+        loss.backward()
+        assert torch.isfinite(loss) and not torch.allclose(loss, plain.views_loss(batch, two).loss)
+    from selfsup.methods import get_method
+
+    with pytest.raises(ConfigError, match="does not train on multi-crop views"):
+        get_method("barlow-twins").validate_run(RunConfig.for_method("barlow-twins",
+                                                                     overrides={"augment.local_crops": 2}))

@@ -30,6 +30,12 @@ class ViewAugment:
         self.blur_p = s * config.blur_p
         self.solarize_p = s * config.solarize_p
 
+    def with_crop_scale(self, scale: tuple[float, float]) -> ViewAugment:
+        """The same recipe with another crop area range (multi-crop's small crops)."""
+        import dataclasses
+
+        return ViewAugment(dataclasses.replace(self.config, crop_scale=scale))
+
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One random view per image of ``x`` (B, C, H, W) float in [0, 1]."""
         if self.identity:

@@ -66,6 +66,7 @@ class Method(nn.Module):
     # method; a family or a method adds its own keys beside its recipe
     search_space: ClassVar[Space] = OPTIMISATION
     num_stages: int = 1  # >1: training is split into stages, each with a fresh optimizer state and schedule
+    multi_crop: ClassVar[bool] = False  # trains on augment.local_crops small crops beside its two global views
 
     def __init__(self, backbone: nn.Module, params: Any, augment: ViewAugment, context: MethodContext) -> None:
         super().__init__()
@@ -83,6 +84,18 @@ class Method(nn.Module):
             raise ConfigError(
                 f"{cls.name} needs a batch size of at least {cls.min_batch_size}, got {config.train.batch_size}"
             )
+        if config.augment.local_crops and not cls.multi_crop:
+            raise ConfigError(f"augment.local_crops: {cls.name} does not train on multi-crop views (simclr and the "
+                              "siamese methods do)")
+
+    def global_and_local_views(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """Two global views, then ``augment.local_crops`` small crops (multi-crop, Caron et al. 2020)."""
+        views = [self.augment(images, generator), self.augment(images, generator)]
+        count = self.augment.config.local_crops
+        if count:
+            local = self.augment.with_crop_scale(self.augment.config.local_crop_scale)
+            views += [local(images, generator) for _ in range(count)]
+        return tuple(views)
 
     def make_views(self, batch: Batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """The data side of a step: the augmented views (or corrupted inputs, targets) the loss needs."""

@@ -44,6 +44,7 @@ class NNBYOL(SiameseBase):
     summary = "BYOL with nearest-neighbour positives mined in a learned latent space (selfsup neighbors)"
     Config = NNBYOLConfig
     neighbors_from = "vae"  # seed 004 mines the neighbours in a VAE's latent space
+    multi_crop = False  # its second view is a neighbour, not a crop
 
     @classmethod
     def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]

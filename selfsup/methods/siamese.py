@@ -24,7 +24,7 @@ from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import all_reduce_mean
 from selfsup.ops.schedules import cosine_momentum, update_momentum
 from selfsup.registry import choose
-from selfsup.space import OPTIMISATION, VIEWS, Choice, Range
+from selfsup.space import MULTI_CROP, OPTIMISATION, VIEWS, Choice, Range
 
 # predictor kind -> the head on the d-dim projection (hidden: the projector's width)
 PREDICTORS = {
@@ -100,9 +100,10 @@ class SiameseBase(Method):
     # measured for BYOL on the validation split (bench/study/transfer_stage4.sh: +0.4 probe, +1.2 kNN, +2.6 NMI over
     # Adam 1e-3 / batch 256); SGD with momentum is also what the SimSiam, DirectPred and DirectCopy papers train with
     recipe = SGD_RECIPE
-    search_space = {**OPTIMISATION, **VIEWS, "params.ema_momentum": Choice((0.99, 0.996, 0.999)),
+    search_space = {**OPTIMISATION, **VIEWS, **MULTI_CROP, "params.ema_momentum": Choice((0.99, 0.996, 0.999)),
                     "params.momentum_schedule": Choice(("constant", "cosine"))}
     min_batch_size = 2  # BatchNorm in the heads needs more than one image
+    multi_crop = True
     # F, eps -> the predictor's weight (DirectPred, DirectCopy): the predictor is set from F, not trained
     predictor_from_F: ClassVar[Callable[[torch.Tensor, float], torch.Tensor] | None] = None
 
@@ -143,7 +144,7 @@ class SiameseBase(Method):
 
     # -- the step ---------------------------------------------------------------------------
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
-        return self.augment(batch.images, generator), self.augment(batch.images, generator)
+        return self.global_and_local_views(batch.images, generator)
 
     def begin_step(self, step: int, total_steps: int) -> None:
         track = self.params.track_every
@@ -160,16 +161,18 @@ class SiameseBase(Method):
     def target(self, x: torch.Tensor) -> torch.Tensor:
         return self.target_projector(self.target_backbone(x))
 
-    def siamese_loss(self, v1: torch.Tensor, v2: torch.Tensor) -> StepOutput:
-        z, p = self.online(torch.cat([v1, v2]))
-        z1, z2 = z.chunk(2)
-        p1, p2 = p.chunk(2)
+    def siamese_loss(self, *views: torch.Tensor) -> StepOutput:
+        """Each view's prediction regresses the other global views' targets: v1 <-> v2 (the symmetric loss of
+        BYOL, a sum of two terms), and with multi-crop each small crop -> both globals, averaged to that scale."""
+        z, p = self.online(torch.cat(views))
+        zs, ps = z.chunk(len(views)), p.chunk(len(views))
         if self.params.ema:
-            t1, t2 = self.target(torch.cat([v1, v2])).chunk(2)
+            targets = self.target(torch.cat(views[:2])).chunk(2)
         else:
-            t1, t2 = z1.detach(), z2.detach()
-        loss = negative_cosine(p1, t2) + negative_cosine(p2, t1)
-        return StepOutput(loss, self.observe(z), record=self._track)
+            targets = (zs[0].detach(), zs[1].detach())
+        pairs = [(i, g) for i in range(len(views)) for g in (0, 1) if i != g]
+        loss = 2 * sum(negative_cosine(ps[i], targets[g]) for i, g in pairs) / len(pairs)
+        return StepOutput(loss, self.observe(torch.cat(zs[:2])), record=self._track)
 
     def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
         return self.siamese_loss(*views)
@@ -226,7 +229,7 @@ class SimSiamConfig(SiameseConfig):
 class SimSiam(SiameseBase):
     summary = "SimSiam: BYOL without the EMA target (stop-gradient on the online projection)"
     Config = SimSiamConfig
-    search_space = {**OPTIMISATION, **VIEWS}  # no EMA to search
+    search_space = {**OPTIMISATION, **VIEWS, **MULTI_CROP}  # no EMA to search
 
 
 @dataclass(frozen=True)

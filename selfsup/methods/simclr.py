@@ -12,7 +12,7 @@ from selfsup.losses import nt_xent
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import batch_gather
-from selfsup.space import OPTIMISATION, VIEWS, Choice, Range
+from selfsup.space import MULTI_CROP, OPTIMISATION, VIEWS, Choice, Range
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,14 @@ class SimCLR(Method):
     summary = "two augmented views, projection head, NT-Xent contrastive loss"
     Config = SimCLRConfig
     min_batch_size = 2  # the other images of the batch are the negatives
+    multi_crop = True
     # chosen on the Fashion-MNIST validation split (bench/study/simclr_stage*.sh, README "Defaults and why"):
     # against seed 000's Adam 1e-3 / batch 256 / temperature 0.5, +1.2 probe, +1.5 kNN, +3.9 NMI points there
     # (means of 3 seeds)
     recipe = {**SGD_RECIPE, "params.temperature": 0.2}
     search_space = {**OPTIMISATION, **VIEWS, "params.temperature": Range(0.05, 1.0, log=True),
-                    "params.projection_bn": Choice(("hidden", "all")), "params.projection_layers": Choice((2, 3))}
+                    "params.projection_bn": Choice(("hidden", "all")), "params.projection_layers": Choice((2, 3)),
+                    **MULTI_CROP}
 
     def __init__(self, backbone, params: SimCLRConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
@@ -53,9 +55,12 @@ class SimCLR(Method):
                                          params.projection_layers, params.projection_bn)
 
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
-        return self.augment(batch.images, generator), self.augment(batch.images, generator)
+        return self.global_and_local_views(batch.images, generator)
 
     def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
-        z = self.projector(self.backbone(torch.cat(views)))  # (2B, projection_dim)
-        z1, z2 = z.chunk(2)
-        return StepOutput(nt_xent(z1, z2, self.params.temperature, **batch_gather()), embedding_health(z))
+        z = self.projector(self.backbone(torch.cat(views)))  # (V B, projection_dim)
+        zs = z.chunk(len(views))
+        # the two global views are a pair; with multi-crop each small crop is also paired with both globals
+        pairs = [(0, 1)] + [(g, v) for v in range(2, len(views)) for g in (0, 1)]
+        loss = sum(nt_xent(zs[i], zs[j], self.params.temperature, **batch_gather()) for i, j in pairs) / len(pairs)
+        return StepOutput(loss, embedding_health(torch.cat(zs[:2])))
