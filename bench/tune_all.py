@@ -7,6 +7,13 @@ SimCLR study, bench/tune_targets.py) and is scored by the online monitor's kNN o
 2,000-image bank; the test split is never read.
 
     python bench/tune_all.py [METHOD ...]        # about 5 minutes per method on 2 cores in fp32
+    python bench/tune_all.py --verify METHOD ... # the starting and the tuned recipe, 3 seeds each
+    python bench/tune_all.py --table             # BENCHMARKS.md's table from the summary
+
+--verify trains the method's starting recipe and its study's recipe.yaml again with three seeds at the trials'
+budget and scores each by the online monitor's kNN on all 5,000 validation images against a 10,000-image bank
+(the trials' values are single draws on 1,000 images; the best of ten is biased upwards), into the summary's
+``verify`` record of the method.
 
 Raw outputs: bench/results/tune-all/METHOD/ (study.db, tune.json, trials.csv, recipe.yaml, report.md) and
 bench/results/tune-all/summary.json (per method: the starting recipe's and the best trial's validation kNN).
@@ -32,7 +39,65 @@ BACKBONE = {"rae": "mlp"}  # rae's layer-wise scheme needs an MLP; every other m
 KEEP = ("study.db", "tune.json", "trials.csv", "recipe.yaml", "report.md")
 
 
+SEEDS = (0, 1, 2)
+VERIFY = ["--no-eval", "--set", "monitor.bank=10000", "--set", "monitor.queries=5000"]
+
+
+def last_knn(run: Path) -> float:
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [r["monitor_knn"] for r in records if "monitor_knn" in r][-1]
+
+
+def verify(methods: list[str], summary: dict, path: Path) -> None:
+    import statistics
+
+    for method in methods:
+        record = summary["methods"][method]
+        recipe = RESULTS / method / "recipe.yaml"
+        result: dict = {"scored_on": "online monitor kNN, all 5,000 validation images, 10,000-image bank"}
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, extra in (("start", []), ("tuned", ["--config", str(recipe)])):
+                values = []
+                for seed in SEEDS:
+                    run = Path(tmp) / f"{label}-{seed}"
+                    command = ["train", method, *PROXY, "--backbone", BACKBONE.get(method, "conv6"), *extra, *VERIFY,
+                               "--seed", str(seed), "--out", str(run)]
+                    subprocess.run([sys.executable, "-m", "selfsup.cli", *command], check=True, capture_output=True)
+                    values.append(last_knn(run))
+                result[label] = {"seeds": values, "mean": statistics.fmean(values),
+                                 "std": statistics.stdev(values)}
+        result["tuned_minus_start_points"] = round(100 * (result["tuned"]["mean"] - result["start"]["mean"]), 2)
+        record["verify"] = result
+        path.write_text(json.dumps(summary, indent=1) + "\n")
+        print(method, json.dumps(result), flush=True)
+
+
+def table(summary: dict) -> str:
+    """The markdown table of BENCHMARKS.md "Every method's study" from the summary."""
+    rows = ["| method | trials (complete / pruned) | starting recipe | best trial | 3 seeds, 5,000 images: start | "
+            "tuned | tuned - start (points) |", "|---|---|---|---|---|---|---|"]
+    for method, r in summary["methods"].items():
+        trials = r.get("trials") or {}
+        counts = f"{trials.get('complete', 0)} / {trials.get('pruned', 0)}" if trials else "failed: " + r.get(
+            "error", "")[:60]
+        v = r.get("verify")
+        cells = ([f"{v['start']['mean']:.4f} ± {v['start']['std']:.4f}", f"{v['tuned']['mean']:.4f} ± "
+                  f"{v['tuned']['std']:.4f}", f"{v['tuned_minus_start_points']:+.2f}"] if v else ["", "", ""])
+        start = "" if r.get("start_val_knn") is None else f"{r['start_val_knn']:.3f}"
+        best = "" if r.get("best_val_knn") is None else f"{r['best_val_knn']:.3f}"
+        rows.append(f"| {method} | {counts} | {start} | {best} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
+    if "--table" in sys.argv:
+        print(table(json.loads((RESULTS / "summary.json").read_text())))
+        return
+    if "--verify" in sys.argv:
+        path = RESULTS / "summary.json"
+        summary = json.loads(path.read_text())
+        verify(sys.argv[sys.argv.index("--verify") + 1:], summary, path)
+        return
     methods = sys.argv[1:] or list(METHODS)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "summary.json"
@@ -46,7 +111,7 @@ def main() -> None:
             command = ["tune", method, *PROXY, "--backbone", BACKBONE.get(method, "conv6"), "--trials", TRIALS,
                        "--budget", BUDGET, "--out", str(out)]
             done = subprocess.run([sys.executable, "-m", "selfsup.cli", *command], capture_output=True, text=True)
-            record: dict = {"command": "selfsup " + " ".join(command[:-1]) + f" --out {method}",
+            record: dict = {"command": "selfsup " + " ".join(command[:-2]) + f" --out {method}",
                             "exit": done.returncode, "wall_seconds": round(time.perf_counter() - tic, 1)}
             if done.returncode != 0:
                 record["error"] = (done.stderr.strip().splitlines() or ["?"])[-1][:400]

@@ -121,6 +121,11 @@ class AutoencoderBase(Method):
 class Autoencoder(AutoencoderBase):
     summary = "autoencoder: MLP, convolutional or Conv6 encoder, mirrored decoder, MSE/BCE reconstruction"
     Config = AutoencoderConfig
+    # `selfsup tune ae` on Fashion-MNIST (bench/tune_all.py, bench/results/tune-all/ae): the best of 6 trials,
+    # rounded; at the trials' budget over 3 seeds, validation kNN 0.843 +- 0.005 against 0.786 +- 0.020 for the
+    # seeds' Adam 1e-3 (5,000 validation images)
+    recipe = {"optim.optimizer": "sgd", "optim.lr": 0.12, "optim.momentum": 0.9, "optim.weight_decay": 4.5e-6,
+              "optim.warmup_epochs": 0.73, "train.batch_size": 256}
 
 
 CORRUPTIONS = (*NOISE_MODELS, "augment")
