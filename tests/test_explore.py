@@ -144,3 +144,20 @@ def test_report_builds_and_links_each_runs_explore_page(trained: Path, tmp_path:
     built = page.stat().st_mtime_ns
     build_report(tmp_path / "runs", embedding=None, baselines=False, explore=True)  # newer than the checkpoint: kept
     assert page.stat().st_mtime_ns == built
+
+
+def test_a_reconstruction_run_shows_its_reconstructions(tmp_path: Path) -> None:
+    """An autoencoder's page carries each shown image's reconstruction (decoded from its code) for the hover."""
+    from conftest import QUICK
+
+    from selfsup.experiments.explore import explore
+    from selfsup.experiments.explore_page import write_page
+
+    result = invoke("train", "ae", *QUICK, "--no-eval", "--out", str(tmp_path / "ae"))
+    assert result.exit_code == 0, result.output
+    exploration = explore([tmp_path / "ae"], n=50, k=3, progress=False)
+    (recon,) = exploration.reconstructions
+    assert recon is not None and recon.shape == exploration.images.shape and recon.dtype == np.uint8
+    assert not np.array_equal(recon, exploration.images)  # decoded, not copied
+    page = write_page(exploration, tmp_path / "ae.html").read_text()
+    assert "recon_sheet0" in page and "reconstruction" in page
