@@ -78,6 +78,7 @@ def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> E
                               "data.val_size=N")
         scored = splits.val
     else:
+        assert splits.test is not None  # read: with_test is eval.split == "test"
         scored = splits.test
     if eval_config.train_limit is not None:
         fit = fit.random_subset(eval_config.train_limit, seed)

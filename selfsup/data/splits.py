@@ -69,7 +69,7 @@ class LabelledSplits:
 
     fit: ImageDataset
     val: ImageDataset | None
-    test: ImageDataset
+    test: ImageDataset | None  # None when not read (with_test=False)
     fingerprint: str = ""  # of the training split as read and (when read) the test split: their content
 
     def record(self) -> dict[str, Any]:
@@ -77,7 +77,7 @@ class LabelledSplits:
         val = 0 if self.val is None else len(self.val)
         record = {"dataset": self.fit.name, "source": self.fit.source, "fingerprint": self.fingerprint,
                   "train_images": len(self.fit) + val, "val_images": val, "fit_images": len(self.fit)}
-        if self.test is not self.fit:
+        if self.test is not None:
             record["test_images"] = len(self.test)
         return record
 
@@ -85,7 +85,7 @@ class LabelledSplits:
 def labelled_splits(dataset: str, data_dir: str | None = None, download: bool = True, val_size: int | None = None,
                     val_seed: int = 0, with_test: bool = True, options: FolderOptions | None = None) -> LabelledSplits:
     """The labelled ``train`` split divided into what may be fitted on and the validation images, and the test split
-    (without ``with_test``, ``test`` is ``fit``)."""
+    (without ``with_test``, ``test`` is None: not read)."""
     train = load_dataset(dataset, "train", data_dir, download, options)
     size = resolve_val_size(dataset, val_size, train.labels)
     digest = train.fingerprint()
@@ -95,7 +95,7 @@ def labelled_splits(dataset: str, data_dir: str | None = None, download: bool = 
         val = train.subset(held_out)
         val.name = f"{dataset} (val)"
         train = without(train, held_out)
-    test = train
+    test = None
     if with_test:
         test = load_dataset(dataset, "test", data_dir, download, options)
         digest = hashlib.sha1(f"{digest}|{test.fingerprint()}".encode()).hexdigest()[:16]
