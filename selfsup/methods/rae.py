@@ -39,11 +39,7 @@ class RandomizedConfig(AutoencoderConfig):
 class RandomizedAutoencoder(StagedAutoencoder):
     summary = "randomized autoencoder: layer-wise, random frozen encoder layer, W_e <- W_d^T (MLP backbones)"
     Config = RandomizedConfig
-    # its layer-wise weight copying needs an MLP; the optimisation from `selfsup tune rae` on Fashion-MNIST
-    # (bench/tune_all.py, bench/results/tune-all/rae): the best of 10 trials, rounded; at the trials' budget over 3
-    # seeds, validation kNN 0.794 +- 0.011 against 0.761 +- 0.002 for the seeds' Adam 1e-3 (5,000 images)
-    recipe = {"backbone": "mlp", "optim.optimizer": "sgd", "optim.lr": 0.02, "optim.momentum": 0.9,
-              "optim.weight_decay": 4.3e-6, "optim.warmup_epochs": 0.26, "train.batch_size": 256, "params.latent_dim": 64}
+    recipe = {"backbone": "mlp"}  # its layer-wise weight copying needs an MLP
 
     @classmethod
     def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]
