@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything, then runs the whole test suite (about four minutes on 2 cores).
+# Installs everything, then runs the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
