@@ -25,7 +25,9 @@ def mlp_head(in_dim: int, hidden_dims: tuple[int, ...], out_dim: int, batch_norm
     return nn.Sequential(*layers)
 
 
-PROJECTION_BN = ("none", "hidden", "all")  # where a projection head normalises (params.projection_bn)
+# where a projection head normalises (params.projection_bn; checked with registry.choose)
+PROJECTION_BN = {"none": "no BatchNorm", "hidden": "after each hidden layer",
+                 "all": "also after the output, without affine parameters"}
 
 
 def projection_head(in_dim: int, hidden: int, out_dim: int, layers: int = 2, bn: str = "hidden",

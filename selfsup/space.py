@@ -35,6 +35,17 @@ class Choice:
         if len(self.options) < 2:
             raise ValueError(f"a choice needs two options or more, got {self.options!r}")
 
+    @property
+    def plain(self) -> bool:
+        """Whether a study stores the options as they are (None, bool, int, float, str); else by their labels."""
+        return all(option is None or isinstance(option, (bool, int, float, str)) for option in self.options)
+
+    def label(self, option: Any) -> Any:
+        """What a study stores for ``option``: the option itself in a plain choice, else its text."""
+        if self.plain:
+            return option
+        return str(list(option)) if isinstance(option, tuple) else str(option)
+
 
 Dimension = Range | Choice
 Space = dict[str, Dimension]

@@ -56,14 +56,21 @@ def projected_knn(train: torch.Tensor, train_labels: torch.Tensor, test: torch.T
     return knn_accuracy(train_small, train_labels, test_small, test_labels, config.knn_k, config.knn_temperature)
 
 
+def extract_splits(embed: Callable[[torch.Tensor], torch.Tensor], train: ImageDataset, test: ImageDataset,
+                   config: EvalConfig, device: torch.device, progress: bool = True, bf16: bool = False,
+                   channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (fit, scored) features the evaluation's protocols run on (explore reads the same)."""
+    return (extract_features(embed, train, device, config.extract_batch_size, progress, bf16, channels_last),
+            extract_features(embed, test, device, config.extract_batch_size, progress, bf16, channels_last))
+
+
 def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: ImageDataset, test: ImageDataset,
                        config: EvalConfig, device: torch.device, seed: int = 0, progress: bool = True,
                        bf16: bool = False, channels_last: bool = False) -> Evaluation:
     """Extract features of both splits once with ``embed`` (under bf16 autocast when ``bf16``, channels-last
     batches when ``channels_last``), then run every protocol on them in fp32."""
     tic = time.perf_counter()
-    train_features = extract_features(embed, train, device, config.extract_batch_size, progress, bf16, channels_last)
-    test_features = extract_features(embed, test, device, config.extract_batch_size, progress, bf16, channels_last)
+    train_features, test_features = extract_splits(embed, train, test, config, device, progress, bf16, channels_last)
     extraction = time.perf_counter() - tic
     result = evaluate_features(train_features, train.labels.cpu(), test_features, test.labels.cpu(), config, seed,
                                progress)
@@ -74,6 +81,7 @@ def evaluate_embedding(embed: Callable[[torch.Tensor], torch.Tensor], train: Ima
 
 
 __all__ = [
-    "Evaluation", "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "fit_linear_probe", "kmeans_scores",
+    "Evaluation", "cluster_accuracy", "evaluate_embedding", "evaluate_features", "extract_features", "extract_splits",
+    "fit_linear_probe", "kmeans_scores",
     "knn_accuracy", "knn_predict", "linear_probe", "project_top_subspace", "projected_knn",
 ]

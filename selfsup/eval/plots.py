@@ -11,9 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def save_figure(figure: Any, path: Path) -> Path:
-    """Lay out, write the PNG (creating its folder) and free the figure."""
-    figure.tight_layout()
+def save_figure(figure: Any, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """Lay out (the panels within ``rect`` of the figure, when given), write the PNG (creating its folder) and free
+    the figure."""
+    figure.tight_layout(rect=rect)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
     plt.close(figure)

@@ -11,9 +11,7 @@ is fitted on the fitting split as the evaluation fits it. Only the map (UMAP, or
 
 from __future__ import annotations
 
-import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +22,6 @@ import torch.nn.functional as F
 from selfsup.config import RunConfig
 from selfsup.data import ImageDataset
 from selfsup.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 AGAINST = ("random-init",)
 PROJECTIONS = ("umap", "tsne")
@@ -63,7 +59,6 @@ class Exploration:
     data: dict[str, Any]  # eval.json's data record of the split
     projection: str
     knn: dict[str, Any]  # k, temperature, dim: the evaluation's kNN settings
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def explore(runs: list[str | Path], against: str | None = None, split: str = "test", n: int = 5000, k: int = 5,
@@ -82,10 +77,8 @@ def explore(runs: list[str | Path], against: str | None = None, split: str = "te
     if n < 1 or k < 1:
         raise ConfigError(f"--n and --k must be at least 1 (got {n} and {k})")
     projection = choose_projection(projection)
-    timings: dict[str, float] = {}
     configs = [read_run_config(Path(run)).replace({"eval.split": split}) for run in runs]
     first = configs[0]
-    tic = time.perf_counter()
     splits = evaluation_splits(first.data, first.eval, first.train.seed)
     for run, config in zip(runs[1:], configs[1:]):
         other = evaluation_splits(config.data, config.eval, config.train.seed) if (
@@ -93,7 +86,6 @@ def explore(runs: list[str | Path], against: str | None = None, split: str = "te
         if other.data != splits.data:
             raise ConfigError(f"{runs[0]} and {run} were evaluated on different data ({splits.data.get('dataset')} "
                               f"and {other.data.get('dataset')}); explore two runs of the same data side by side")
-    timings["data"] = time.perf_counter() - tic
     fit, scored = splits
     if bool((scored.labels < 0).any()):
         raise ConfigError(f"the {split} split of {splits.data.get('source')} has unlabelled images; explore a labelled "
@@ -109,10 +101,8 @@ def explore(runs: list[str | Path], against: str | None = None, split: str = "te
                          first.replace({"train.seed": 0})))
     representations, reconstructions = [], []
     for label, encoder, config in encoders:
-        tic = time.perf_counter()
         representation, reconstruction = represent(label, encoder, config, fit, scored, shown, k, projection, seed,
                                                    progress)
-        timings[label] = time.perf_counter() - tic
         representations.append(representation)
         reconstructions.append(reconstruction)
     used = sorted({int(i) for r in representations for i in r.neighbours.reshape(-1)})
@@ -122,8 +112,7 @@ def explore(runs: list[str | Path], against: str | None = None, split: str = "te
         files=None if scored.files is None else [scored.files[i] for i in shown.tolist()],
         bank_labels=fit.labels.numpy(), bank_images={i: fit.images[i].numpy() for i in used},
         representations=representations, reconstructions=reconstructions, data=splits.data, projection=projection,
-        knn={"k": first.eval.knn_k, "temperature": first.eval.knn_temperature, "dim": first.eval.max_feature_dim},
-        seconds={key: round(value, 2) for key, value in timings.items()})
+        knn={"k": first.eval.knn_k, "temperature": first.eval.knn_temperature, "dim": first.eval.max_feature_dim})
 
 
 def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, scored: ImageDataset,
@@ -133,19 +122,18 @@ def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, sc
     them; the map of the shown images."""
     from selfsup import api
     from selfsup.data.catalog import cache_root
-    from selfsup.eval import extract_features, project_top_subspace
+    from selfsup.eval import extract_splits, project_top_subspace
     from selfsup.eval.protocols import kmeans_fit, knn_search, knn_votes
     from selfsup.experiments.figures import project_2d
     from selfsup.train.device import resolve_precision
 
-    device = next(encoder.parameters()).device if any(True for _ in encoder.parameters()) else torch.device("cpu")
+    weight = next(encoder.parameters(), None)
+    device = weight.device if weight is not None else torch.device("cpu")
     precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
     mode = api.inference_mode(config.eval, device, encoder, fit, precision)
     encoder.eval()
-    embed = getattr(encoder, "embed", encoder)
-    batch = config.eval.extract_batch_size
-    fit_features = extract_features(embed, fit, device, batch, progress, mode.bf16, mode.channels_last)
-    scored_features = extract_features(embed, scored, device, batch, progress, mode.bf16, mode.channels_last)
+    fit_features, scored_features = extract_splits(getattr(encoder, "embed", encoder), fit, scored, config.eval,
+                                                   device, progress, mode.bf16, mode.channels_last)
     seed_eval = config.train.seed  # the seed `selfsup eval` projects and clusters with
     bank, queries = project_top_subspace(fit_features, scored_features, config.eval.max_feature_dim, seed_eval)
     similarity, index = knn_search(bank, queries, config.eval.knn_k)
@@ -162,7 +150,8 @@ def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, sc
     if getattr(encoder, "reconstructs", False):
         with torch.no_grad():
             images = scored.subset(shown)
-            outputs = torch.cat([encoder.reconstruct(b.to(device)).float().cpu() for b in images.float_batches(batch)])
+            outputs = torch.cat([encoder.reconstruct(b.to(device)).float().cpu()
+                                 for b in images.float_batches(config.eval.extract_batch_size)])
         reconstruction = (outputs.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     show = min(k, index.shape[1])
     return Representation(label, xy, predicted[shown].numpy(), index[shown, :show].numpy(),

@@ -63,20 +63,16 @@ def save_with_legend_below(figure: Any, handles: list[Any], labels: list[str], p
     band = 0.22 * rows + 0.2  # inches
     width, height = figure.get_size_inches()
     figure.set_size_inches(width, height + band)
-    figure.tight_layout(rect=(0, band / (height + band), 1, 1))
     figure.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8, frameon=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, rect=(0, band / (height + band), 1, 1))
 
 
 def plot_ranking(groups: list[Group], labels: list[str], column: str, path: Path,
                  references: References | None = None) -> Path:
     """One metric of every group as horizontal bars, best first: short labels, the value (± the standard
     deviation over seeds, when there are several) at each bar, the references as labelled vertical lines."""
-    rows = sorted(((g.stats(column), label) for g, label in zip(groups, labels) if g.stats(column) is not None),
-                  key=lambda row: -row[0][0])
+    rows = sorted(((stats, label) for stats, label in zip((g.stats(column) for g in groups), labels)
+                   if stats is not None), key=lambda row: -row[0][0])
     levels = [(name, values[column]) for name, values in (references or {}).items() if column in values]
     figure, axis = plt.subplots(figsize=(7.5, 0.9 + 0.34 * max(len(rows), 1)), dpi=110)
     if not rows:

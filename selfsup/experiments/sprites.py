@@ -35,8 +35,6 @@ class Sprites:
 
     def add(self, images: np.ndarray, quality: int | None = None) -> list[tuple[int, int, int]]:
         """Pack ``images`` (N, C, H, W) uint8 into new sheets; each image's (sheet, column, row)."""
-        from PIL import Image
-
         per = self.COLUMNS * self.ROWS
         refs = []
         for start in range(0, len(images), per):
@@ -55,8 +53,6 @@ class Sprites:
             else:
                 picture.save(buffer, format="WEBP", quality=quality, method=4)
             self.sheets.append("data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
-            if isinstance(picture, Image.Image):
-                picture.close()
         return refs
 
     def bytes(self) -> int:

@@ -61,10 +61,9 @@ def suggest(trial: Any, key: str, dimension: Range | Choice) -> Any:
         if dimension.integer:
             return trial.suggest_int(key, int(dimension.low), int(dimension.high), log=dimension.log)
         return trial.suggest_float(key, dimension.low, dimension.high, log=dimension.log)
-    plain = all(option is None or isinstance(option, (bool, int, float, str)) for option in dimension.options)
-    if plain:
+    if dimension.plain:
         return trial.suggest_categorical(key, list(dimension.options))
-    labels = {str(list(option)) if isinstance(option, tuple) else str(option): option for option in dimension.options}
+    labels = {dimension.label(option): option for option in dimension.options}
     return labels[trial.suggest_categorical(key, list(labels))]
 
 
@@ -180,8 +179,7 @@ def starting_values(base: RunConfig, space: Space) -> dict[str, Any]:
         else:
             for option in dimension.options:
                 if (list(option) if isinstance(option, tuple) else option) == value:
-                    plain = all(o is None or isinstance(o, (bool, int, float, str)) for o in dimension.options)
-                    values[key] = option if plain else str(list(option))
+                    values[key] = dimension.label(option)
     return values
 
 
@@ -313,7 +311,7 @@ def _from_label(dimension: Any, value: Any) -> Any:
     """A tuple choice comes back from the study as its label; map it to the option."""
     if isinstance(dimension, Choice) and isinstance(value, str):
         for option in dimension.options:
-            if isinstance(option, tuple) and str(list(option)) == value:
+            if isinstance(option, tuple) and dimension.label(option) == value:
                 return option
     return value
 

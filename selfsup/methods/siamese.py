@@ -60,9 +60,7 @@ class SiameseConfig:
             raise ConfigError("params.eps and params.track_every must be >= 0, params.update_every >= 1")
         if self.projection_dim < 1 or self.projection_hidden < 1:
             raise ConfigError("params.projection_dim and params.projection_hidden must be >= 1")
-        if self.projection_bn not in PROJECTION_BN:
-            raise ConfigError(f"params.projection_bn must be one of {', '.join(PROJECTION_BN)}, got "
-                              f"{self.projection_bn!r}")
+        choose(PROJECTION_BN, self.projection_bn, "params.projection_bn")
 
 
 def directpred_predictor(F: torch.Tensor, eps: float) -> torch.Tensor:

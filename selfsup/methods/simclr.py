@@ -12,6 +12,7 @@ from selfsup.losses import nt_xent
 from selfsup.methods.base import SGD_RECIPE, Method, StepOutput, register_method
 from selfsup.ops.collapse import embedding_health
 from selfsup.ops.distributed import batch_gather
+from selfsup.registry import choose
 from selfsup.space import MULTI_CROP, OPTIMISATION, VIEWS, Choice, Range
 
 
@@ -24,9 +25,7 @@ class SimCLRConfig:
     projection_bn: str = "hidden"  # BatchNorm after the hidden layers; all: also after the output; none
 
     def __post_init__(self) -> None:
-        if self.projection_bn not in PROJECTION_BN:
-            raise ConfigError(f"params.projection_bn must be one of {', '.join(PROJECTION_BN)}, got "
-                              f"{self.projection_bn!r}")
+        choose(PROJECTION_BN, self.projection_bn, "params.projection_bn")
         if not 1 <= self.projection_layers <= 4:
             raise ConfigError(f"params.projection_layers must be 1 to 4, got {self.projection_layers}")
         if self.temperature <= 0:
