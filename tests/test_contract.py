@@ -50,7 +50,7 @@ def build(method: str, tmp_path: Path) -> tuple:
 def test_one_step_gives_a_finite_loss_and_gradients_reach_the_backbone(name: str, tmp_path: Path) -> None:
     model, data, _ = build(name, tmp_path)
     source = InMemorySource(data, 32, seed=0, device="cpu")
-    output = model.training_step(next(iter(source.epoch(0))), torch.Generator().manual_seed(0))
+    output = model(next(iter(source.epoch(0))), torch.Generator().manual_seed(0))
     assert output.loss.ndim == 0 and torch.isfinite(output.loss)
     output.loss.backward()
     gradients = [p.grad for p in model.backbone.parameters()]
@@ -68,7 +68,7 @@ def test_loss_goes_down_on_tiny_data(name: str, tmp_path: Path) -> None:
 
     def loss_on_fixed_batch() -> float:
         with torch.no_grad():
-            return model.training_step(fixed, torch.Generator().manual_seed(0)).loss.item()
+            return model(fixed, torch.Generator().manual_seed(0)).loss.item()
 
     before = loss_on_fixed_batch()
     trainer.fit()

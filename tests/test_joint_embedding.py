@@ -198,7 +198,7 @@ def test_projection_head_batch_norm_options(bn: str, layers: int, norms: int, ou
         assert isinstance(last, torch.nn.BatchNorm1d) == output_norm and (not output_norm or not last.affine)
         images = torch.rand(16, 1, 28, 28)
         batch = Batch(images, torch.zeros(16, dtype=torch.long), torch.arange(16))
-        output = model.training_step(batch, torch.Generator().manual_seed(0))
+        output = model(batch, torch.Generator().manual_seed(0))
         output.loss.backward()
         assert torch.isfinite(output.loss)
 

@@ -75,16 +75,16 @@ def test_resuming_a_finished_run_reports_its_last_loss(tmp_path: Path) -> None:
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path: Path, monkeypatch) -> None:
-    original = SimCLR.training_step
+    original = SimCLR.forward
 
-    def poisoned(self, batch, generator):  # type: ignore[no-untyped-def]
-        output = original(self, batch, generator)
+    def poisoned(self, batch, generator, views=None):  # type: ignore[no-untyped-def]
+        output = original(self, batch, generator, views)
         if self.poison_after is not None and self.steps_seen >= self.poison_after:
             output.loss = output.loss * float("nan")
         self.steps_seen += 1
         return output
 
-    monkeypatch.setattr(SimCLR, "training_step", poisoned)
+    monkeypatch.setattr(SimCLR, "forward", poisoned)
     monkeypatch.setattr(SimCLR, "steps_seen", 0, raising=False)
     monkeypatch.setattr(SimCLR, "poison_after", 4, raising=False)
     with pytest.raises(DivergenceError, match="loss became nan at step 4.*--lr"):

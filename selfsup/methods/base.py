@@ -1,7 +1,11 @@
 """What a method is: an ``nn.Module`` holding a backbone and its heads, exposing one training step.
 
-The trainer owns the loop (minGPT's split): it calls ``training_step`` on each batch, steps
-the optimizer, then calls ``after_optimizer_step`` (EMA targets, predictor updates).
+A step is a module call, ``method(batch, generator) -> StepOutput`` (``forward``), which a method writes as two
+halves: ``make_views`` (the data side: augmented views, corrupted inputs) and ``views_loss`` (the model side).
+The trainer owns the loop (minGPT's split): ``train/step.run_step`` calls ``begin_step``, the module (or its
+DistributedDataParallel wrapper, which passes the ``StepOutput`` through), back-propagates ``.loss``, steps the
+optimizer, then calls ``after_optimizer_step`` (EMA targets, predictor updates). Nothing is kept on the module
+between calls.
 """
 
 from __future__ import annotations
@@ -105,16 +109,12 @@ class Method(nn.Module):
         """The model side of a step: forward the views and compute the loss."""
         raise NotImplementedError
 
-    def training_step(self, batch: Batch, generator: torch.Generator) -> StepOutput:
-        """One step's loss; split in two so benchmarks can time data and model apart."""
-        return self.views_loss(batch, self.make_views(batch, generator))
-
     def forward(self, batch: Batch, generator: torch.Generator,
-                views: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
-        """``training_step`` as a module call, so DistributedDataParallel can wrap the method: returns the loss
-        and keeps the full ``StepOutput`` in ``self.last_output``. ``views`` made beforehand skip ``make_views``."""
-        self.last_output = self.training_step(batch, generator) if views is None else self.views_loss(batch, views)
-        return self.last_output.loss
+                views: tuple[torch.Tensor, ...] | None = None) -> StepOutput:
+        """The training step, the one way a step is run (the trainer, DistributedDataParallel's wrapper, the speed
+        benchmark, the tests): ``make_views`` then ``views_loss``. ``views`` made beforehand skip ``make_views``
+        (the benchmark's model-only reference)."""
+        return self.views_loss(batch, self.make_views(batch, generator) if views is None else views)
 
     def attach_data(self, dataset: Any) -> None:
         """Called with the training set (on the device) before training; methods that look images up by index

@@ -261,7 +261,7 @@ def compile_gain(method: nn.Module, batch: Any, device: torch.device, bf16: bool
             probe = probe.to(memory_format=torch.channels_last)
         generator = torch.Generator(device=device).manual_seed(0)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            step = lambda: probe.training_step(batch, generator).loss  # noqa: E731
+            step = lambda: probe(batch, generator).loss  # noqa: E731
             eager = _best_step_time(step, device, bf16, repeats)
             probe.backbone.compile()
             tic = time.perf_counter()
@@ -284,7 +284,7 @@ def method_step_timer(method: nn.Module, batch: Any, device: torch.device, repea
         probe.train()
         generator = torch.Generator(device=device).manual_seed(0)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            return _best_step_time(lambda: probe.training_step(batch, generator).loss,  # type: ignore[operator]
+            return _best_step_time(lambda: probe(batch, generator).loss,  # type: ignore[operator]
                                    device, bf16, repeats)
 
     return step_time

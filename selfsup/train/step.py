@@ -53,8 +53,8 @@ def run_step(model: torch.nn.Module, method: Method, optimizer: torch.optim.Opti
     if settings.channels_last:
         batch.images = batch.images.contiguous(memory_format=torch.channels_last)
     with torch.autocast(settings.device_type, dtype=torch.bfloat16, enabled=settings.bf16):
-        loss = model(batch, generator, views).float()  # Method.forward: the training step
-    output = method.last_output
+        output = model(batch, generator, views)  # Method.forward: the training step
+    loss = output.loss.float()
     value = loss.item()
     if not math.isfinite(value):
         return value, output

@@ -1,8 +1,8 @@
 """One model-agnostic training loop. Nothing here knows which method it trains.
 
-The method supplies ``training_step(batch, generator) -> StepOutput`` and
-``after_optimizer_step(step, total_steps)``; the trainer owns optimizer, schedule,
-precision, clipping, checkpoints, resume, signals, logging and the progress bar.
+The method is a module whose call is the step, ``method(batch, generator) -> StepOutput``, with
+``begin_step``/``after_optimizer_step`` hooks around it (``train/step.run_step`` runs them); the trainer owns
+optimizer, schedule, precision, clipping, checkpoints, resume, signals, logging and the progress bar.
 """
 
 from __future__ import annotations
