@@ -158,7 +158,8 @@ def _plot_run(run_dir: Path, config: RunConfig, method: Method, dataset: ImageDa
     plot_eigenspace(metrics, run_dir / "plots" / "eigenspace.png", title)
     plot_monitor(metrics, run_dir / "plots" / "monitor.png", title)
     if method.reconstructs and dataset is not None:
-        path = plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", config.train.seed)
+        path = plot_reconstructions(method, dataset, run_dir / "plots" / "reconstructions.png", title,
+                                    config.train.seed)
         if trainer.logger is not None:
             trainer.logger.image("reconstructions", path, steps)
 
@@ -284,7 +285,7 @@ def image_errors(method: Method, dataset: ImageDataset, device: torch.device, ba
                       for batch in dataset.float_batches(batch_size)])
 
 
-def plot_reconstructions(method: Method, dataset: ImageDataset, path: Path, seed: int = 0,
+def plot_reconstructions(method: Method, dataset: ImageDataset, path: Path, title: str, seed: int = 0,
                          count: int = 10) -> Path:
     """plots/reconstructions.png: the first images of ``dataset``, their corrupted inputs (if any), outputs."""
     device = next(method.parameters()).device
@@ -295,7 +296,7 @@ def plot_reconstructions(method: Method, dataset: ImageDataset, path: Path, seed
         rows = method.reconstruction_examples(images, torch.Generator(device=device).manual_seed(seed))
     finally:
         method.train(was_training)
-    return plot_image_rows(rows, path, f"{method.name} / {getattr(method.backbone, 'backbone_name', '')}")
+    return plot_image_rows(rows, path, title)
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:

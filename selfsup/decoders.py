@@ -19,7 +19,8 @@ from selfsup.registry import Registry
 
 DECODER_KINDS = ("simple", "symmetric")
 
-# backbone name -> factory(backbone, latent_dim, channels, image_size, kind) -> list of stages
+# decoder family (a backbone class's ``decoder_family``, backbones/contract.py) -> factory(backbone, latent_dim,
+# channels, image_size, kind) -> list of stages
 DECODERS: Registry[Callable[..., list[nn.Module]]] = Registry("decoder")
 
 
@@ -66,7 +67,7 @@ def _halvings(size: int, times: int, ceil: bool = False) -> list[int]:
 def conv6_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_size: int, kind: str) -> list[nn.Module]:
     """Seed 000's decoders. simple: Linear, reshape (512, s, s), ConvT 512->32, 32->32, 32->C (k4 s2 p1),
     Hardtanh between. symmetric: Linear, reshape, ConvT 512->64 (s2), 64->64 (s2), 64->32 (s1), 32->32 (s2),
-    32->C (s1), k3, each inverting one Conv6 stage."""
+    32->C (s1), k3, each inverting one Conv6 stage. Reads ``backbone.feature_shape``."""
     c, side, _ = backbone.feature_shape
     sizes = _halvings(image_size, 3)[::-1]  # e.g. 3, 7, 14, 28 (the encoder's sizes, inner first)
     entry = _entry(latent_dim, backbone.out_dim, backbone.feature_shape)
@@ -88,7 +89,8 @@ def conv6_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_siz
 
 def _mlp_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_size: int, kind: str) -> list[nn.Module]:
     """The mirror of the MLP: (Linear from the code,) then Linear + ReLU per width in reverse, then a Linear
-    to the pixels and a reshape. Stage k from the end inverts encoder layer k."""
+    to the pixels and a reshape. Stage k from the end inverts encoder layer k. Reads ``backbone.widths`` and
+    ``backbone.input_dim``."""
     widths = list(backbone.widths)
     stages: list[nn.Module] = []
     if latent_dim:
@@ -102,8 +104,7 @@ def _mlp_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_size
     return stages
 
 
-for _name in ("mlp", "mlp-shallow", "mlp-deep"):
-    DECODERS.register(_name)(_mlp_decoder)
+DECODERS.register("mlp")(_mlp_decoder)
 
 
 @DECODERS.register("conv3")
@@ -122,7 +123,8 @@ def conv3_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_siz
 def convpool_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_size: int, kind: str
                      ) -> list[nn.Module]:
     """Seed 003's mirrored deep conv decoder: central -> flat/2 -> flat (ReLU), reshape, then a transposed
-    convolution per encoder conv (stride 2 where the encoder pooled, stride 1 where it did not)."""
+    convolution per encoder conv (stride 2 where the encoder pooled, stride 1 where it did not). Reads
+    ``backbone.flat``, ``.feature_shape``, ``.channels`` and ``.sides``."""
     flat = backbone.flat
     stages: list[nn.Module] = []
     if latent_dim:
@@ -139,7 +141,8 @@ def convpool_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_
     return stages
 
 
-def _generic_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_size: int, kind: str
+@DECODERS.register("pooled")
+def pooled_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_size: int, kind: str
                      ) -> list[nn.Module]:
     """For pooled backbones (conv6-bn, resnet18): Linear to (128, s/8, s/8), then three stride-2 transposed
     convolutions 128 -> 64 -> 32 -> C with BatchNorm + ReLU."""
@@ -155,25 +158,22 @@ def _generic_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_
     return stages
 
 
-for _name in ("conv6-bn", "resnet18"):
-    DECODERS.register(_name)(_generic_decoder)
-
-
-def build_decoder(backbone_name: str, backbone: nn.Module, latent_dim: int, channels: int, image_size: int,
+def build_decoder(backbone: nn.Module, latent_dim: int, channels: int, image_size: int,
                   kind: str = "simple") -> nn.Sequential:
-    """The decoder for ``backbone`` (registered under the same name), checked to restore (C, H, W)."""
+    """The decoder of ``backbone``'s ``decoder_family``, checked to restore (C, H, W)."""
     if kind not in DECODER_KINDS:
         raise ConfigError(f"unknown decoder {kind!r}; valid: {', '.join(DECODER_KINDS)}")
-    if backbone_name not in DECODERS:
-        raise ConfigError(f"backbone {backbone_name!r} has no decoder; reconstruction methods work with: "
-                          f"{', '.join(DECODERS.names())}")
-    decoder = nn.Sequential(*DECODERS.get(backbone_name)(backbone, latent_dim, channels, image_size, kind))
+    family = getattr(backbone, "decoder_family", None)
+    if family is None:
+        raise ConfigError(f"{type(backbone).__name__} has no decoder (no decoder_family); reconstruction methods "
+                          "need one (backbones/contract.py)")
+    decoder = nn.Sequential(*DECODERS.get(family)(backbone, latent_dim, channels, image_size, kind))
     with torch.no_grad():
         was_training = decoder.training
         decoder.eval()
         shape = tuple(decoder(torch.zeros(1, latent_dim or backbone.out_dim)).shape[1:])
         decoder.train(was_training)
     if shape != (channels, image_size, image_size):
-        raise DecoderShapeError(f"the {kind} decoder for {backbone_name} outputs {shape} but the input is "
+        raise DecoderShapeError(f"the {kind} decoder for {type(backbone).__name__} outputs {shape} but the input is "
                                 f"{(channels, image_size, image_size)}")
     return decoder

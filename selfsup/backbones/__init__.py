@@ -1,5 +1,6 @@
 """Encoders: ``create_backbone(name, in_channels=..., image_size=...)`` returns an ``nn.Module``
-mapping (B, C, H, W) images in [0, 1] to (B, out_dim) features, with ``.out_dim`` set."""
+mapping (B, C, H, W) images in [0, 1] to (B, out_dim) features, with ``.out_dim`` set; ``contract.py`` says what
+else a backbone may provide (stages, linear layers, a mirrored decoder) and how methods ask for it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ def create_backbone(name: str, in_channels: int = 3, image_size: int = 32, **kwa
     model = factory(in_channels=in_channels, image_size=image_size, **kwargs)
     if not isinstance(getattr(model, "out_dim", None), int):
         raise TypeError(f"backbone {name!r} does not report its feature size as .out_dim")
-    model.backbone_name = name  # decoders are looked up by it
     return model
 
 

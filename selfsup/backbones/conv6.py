@@ -23,6 +23,8 @@ class Conv6(nn.Module):
     flattened 512 x (H/8) x (W/8) map: 8192-d at 32 px, 4608-d at 28 px (computed, not hard-coded).
     """
 
+    decoder_family = "conv6"
+
     def __init__(self, in_channels: int, image_size: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
@@ -34,7 +36,7 @@ class Conv6(nn.Module):
             nn.Flatten(),
         )
         side = image_size // 2 // 2 // 2
-        self.feature_shape = (512, side, side)
+        self.feature_shape = (512, side, side)  # decoder hint
         self.out_dim = 512 * side * side
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,6 +51,8 @@ class Conv6(nn.Module):
 @BACKBONES.register("conv6-bn")
 class Conv6BN(nn.Module):
     """Conv6 with BatchNorm + ReLU after every conv and global average pooling: a compact 512-d feature."""
+
+    decoder_family = "pooled"
 
     def __init__(self, in_channels: int, image_size: int) -> None:
         super().__init__()
@@ -74,6 +78,8 @@ class Conv3(nn.Module):
     28 -> 14 -> 7 -> 1: a 64-d feature, tiny and fast; the last kernel covers the whole remaining map.
     """
 
+    decoder_family = "conv3"
+
     def __init__(self, in_channels: int, image_size: int, width: int = 16) -> None:
         super().__init__()
         side = (image_size + 1) // 2
@@ -94,6 +100,8 @@ class ConvPool(nn.Module):
     """Seed 003's deep convolutional autoencoder encoder: conv (k3, same) + ReLU per channel width, a 2x2
     max-pool after each conv while the side is above 3, then a fully connected bottleneck flat -> flat/2 ->
     ``central`` with ReLU. The representation is the ``central``-d code (100 by default)."""
+
+    decoder_family = "convpool"
 
     def __init__(self, in_channels: int, image_size: int, channels: tuple[int, ...] = (10, 20, 50),
                  central: int = 100) -> None:

@@ -13,6 +13,8 @@ from selfsup.backbones import BACKBONES
 class MLPEncoder(nn.Module):
     """Flatten -> [Linear -> ReLU] per width; the last width is the feature size."""
 
+    decoder_family = "mlp"
+
     def __init__(self, in_channels: int, image_size: int, widths: tuple[int, ...] = (512, 256)) -> None:
         super().__init__()
         if not widths:

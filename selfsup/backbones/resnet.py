@@ -32,6 +32,8 @@ class ResNet18(nn.Module):
     ``small_stem`` (default) is the CIFAR stem; ``small_stem=False`` is ImageNet's 7x7/2 conv + max-pool.
     """
 
+    decoder_family = "pooled"
+
     def __init__(self, in_channels: int, image_size: int, small_stem: bool = True, width: int = 64) -> None:
         super().__init__()
         if small_stem:

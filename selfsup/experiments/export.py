@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from selfsup.errors import ConfigError
+from selfsup.train.rundir import read_run_config
 
 FORMATS = ("state-dict", "safetensors", "torchscript", "onnx")
 
@@ -59,7 +60,7 @@ def export(run_dir: str | Path, fmt: str, out: str | Path) -> dict[str, Any]:
     method = load(run_dir, "cpu").float()
     context = method.context
     backbone = method.backbone
-    info = {"backbone": getattr(backbone, "backbone_name", ""), "in_channels": context.in_channels,
+    info = {"backbone": read_run_config(Path(run_dir)).backbone, "in_channels": context.in_channels,
             "image_size": context.image_size, "format": fmt, "run": str(run_dir)}
     example = torch.rand(2, context.in_channels, context.image_size, context.image_size)
     if fmt in ("state-dict", "safetensors"):

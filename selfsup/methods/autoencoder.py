@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from selfsup.augment.views import NOISE_MODELS, corrupt
+from selfsup.backbones.contract import require
 from selfsup.decoders import DECODER_KINDS, build_decoder
 from selfsup.errors import ConfigError
 from selfsup.losses import RECONSTRUCTION_LOSSES, reconstruction_loss
@@ -55,11 +56,16 @@ class AutoencoderBase(Method):
     search_space = {**OPTIMISATION, **CODE}
     code_heads = 1  # the bottleneck outputs code_heads * latent_dim values (the VAE's mean and log-variance)
 
+    @classmethod
+    def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]
+        super().validate_run(config)
+        require(config.backbone, "decoder_family", f"{cls.name} reconstructs images, so it")
+
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
         latent = params.latent_dim
         self.bottleneck = nn.Linear(backbone.out_dim, self.code_heads * latent) if latent else nn.Identity()
-        self.decoder = build_decoder(getattr(backbone, "backbone_name", ""), backbone, latent,
+        self.decoder = build_decoder(backbone, latent,
                                      context.in_channels, context.image_size, params.decoder)
 
     @property

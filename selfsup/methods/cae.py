@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from selfsup.backbones.contract import require
 from selfsup.errors import ConfigError
 from selfsup.losses import dense_jacobian_penalty, jacobian_penalty, weight_product_penalty
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig, one_of
@@ -60,9 +61,13 @@ class ContractiveAutoencoder(AutoencoderBase):
             raise ConfigError("cae ties its decoder's entry layer to the bottleneck (otherwise rescaling the code "
                               "cancels the penalty), so params.latent_dim must be > 0")
         self.tie_decoder_entry()
-        if params.penalty == "weights" and self._linear_encoder() is None:
-            raise ConfigError("params.penalty=weights multiplies the encoder's weight matrices, so it needs an "
-                              f"MLP backbone (mlp, mlp-shallow, mlp-deep), not {backbone.backbone_name}")
+
+    @classmethod
+    def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]
+        super().validate_run(config)
+        if config.params.penalty == "weights":
+            require(config.backbone, "linear_layers", "params.penalty=weights multiplies the encoder's weight "
+                    "matrices, so it")
 
     def tie_decoder_entry(self) -> None:
         """Replace the decoder's first Linear (code -> features) by the bottleneck's transpose."""

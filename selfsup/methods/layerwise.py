@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from selfsup.backbones.contract import require
 from selfsup.errors import ConfigError
 from selfsup.methods.autoencoder import AutoencoderBase, AutoencoderConfig
 from selfsup.methods.base import StepOutput, register_method, stage_of
@@ -22,11 +23,13 @@ from selfsup.methods.base import StepOutput, register_method, stage_of
 class StagedAutoencoder(AutoencoderBase):
     """An autoencoder trained stage by stage over paired encoder / decoder stages."""
 
+    @classmethod
+    def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]
+        super().validate_run(config)
+        require(config.backbone, "stages", f"{cls.name} trains stage by stage, so it")
+
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
-        if not hasattr(backbone, "stages"):
-            raise ConfigError(f"{self.name} trains stage by stage and needs a backbone made of stages "
-                              f"(conv6, mlp, mlp-shallow, mlp-deep), not {backbone.backbone_name}")
         self.encoder_stages = list(backbone.stages()) + ([self.bottleneck] if params.latent_dim else [])
         self.decoder_stages = list(self.decoder)[::-1]  # D_1 (the output layer) first
         if len(self.encoder_stages) != len(self.decoder_stages):

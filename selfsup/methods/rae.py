@@ -15,13 +15,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from selfsup.errors import ConfigError
+from selfsup.backbones.contract import require
 from selfsup.losses import reconstruction_loss
 from selfsup.methods.autoencoder import AutoencoderConfig
 from selfsup.methods.base import StepOutput, register_method, stage_bounds
 from selfsup.methods.layerwise import StagedAutoencoder
-
-MLP_BACKBONES = ("mlp", "mlp-shallow", "mlp-deep")
 
 
 def _linear(stage: nn.Module) -> nn.Linear:
@@ -44,9 +42,7 @@ class RandomizedAutoencoder(StagedAutoencoder):
     @classmethod
     def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]
         super().validate_run(config)
-        if config.backbone not in MLP_BACKBONES:
-            raise ConfigError(f"rae copies transposed weight matrices layer by layer, so it needs an MLP backbone "
-                              f"({', '.join(MLP_BACKBONES)}); got {config.backbone}")
+        require(config.backbone, "linear_layers", "rae copies transposed weight matrices layer by layer, so it")
 
     def __init__(self, backbone, params, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)

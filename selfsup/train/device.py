@@ -153,8 +153,9 @@ def resolve_inference(setting: str, device: torch.device, module: nn.Module, inp
     if setting == "train":
         return InferenceMode(bf16=train_precision == "bf16")
     encoder = getattr(module, "backbone", module)  # a method's cost is its encoder's: time that (a copy of it)
+    size = sum(p.numel() for p in encoder.parameters())  # the class and its size tell the encoders apart
     key = (f"inference|{device_name(device)}|{torch.__version__}|{torch.get_num_threads()}|"
-           f"{type(encoder).__name__}:{getattr(encoder, 'backbone_name', '')}|{'x'.join(map(str, input_shape))}")
+           f"{type(encoder).__name__}:{size}|{'x'.join(map(str, input_shape))}")
 
     def measure() -> str:
         probe = copy.deepcopy(encoder).eval()
