@@ -14,10 +14,9 @@ from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
 from selfsup.config import EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, to_float
-from selfsup.data.catalog import cache_root
-from selfsup.data.folders import folder_options
-from selfsup.data.plan import RUN_LOG, evaluation_splits, split_description, training_data
-from selfsup.data.splits import labelled_splits
+from selfsup.data.cache import cache_root
+from selfsup.data.catalog import folder_options
+from selfsup.data.plan import RUN_LOG, DataPlan, evaluation_splits, split_description, training_data
 from selfsup.errors import CheckpointError, ConfigError
 from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.eval.monitor import OnlineMonitor
@@ -71,24 +70,57 @@ def build_method(config: RunConfig, context: MethodContext) -> Method:
                           ) from None
 
 
-def train(config: RunConfig, out: str | Path | None = None, resume: bool = False, evaluate: bool = True,
-          progress: bool = True, on_monitor: Any = None) -> RunResult:
+def resolve_config(method: str, recipe: str | None = None, file: str | Path | None = None,
+                   options: dict[str, Any] | None = None, sets: dict[str, Any] | None = None) -> RunConfig:
+    """``RunConfig.resolve`` (the recipe, a config file, options, ``--set``: later wins), then a data folder given
+    without a dataset name read as what it holds (``detect_dataset``: an image folder, or a dataset's files; the
+    log says so); a folder holding neither is refused. The command line builds every run's config with this."""
+    from selfsup.config import OPTION_KEYS, resolve_key
+    from selfsup.data.catalog import detect_dataset
+
+    config = RunConfig.resolve(method, recipe, file, options, sets)
+    given = [OPTION_KEYS.get(name, name) for name, value in (options or {}).items() if value is not None]
+    named = {resolve_key(key, type(config.params)) for key in [*given, *(sets or {})]
+             if key not in ("method", "backbone", "recipe")}
+    if config.data.data_dir is None or ("data", "dataset") in named:
+        return config
+    folder = Path(config.data.data_dir)
+    detected = detect_dataset(folder)
+    if detected is None:
+        state = "does not exist" if not folder.exists() else "holds no images and no files of a dataset selfsup reads"
+        raise ConfigError(f"--data-dir {folder} {state}; name the dataset with --dataset (see `selfsup datasets`)")
+    RUN_LOG.info("--data-dir %s without --dataset: read as %s", folder, detected)
+    return config.replace({"data.dataset": detected}) if detected != config.data.dataset else config
+
+
+def train(config: RunConfig | str, out: str | Path | None = None, resume: bool = False, evaluate: bool = True,
+          progress: bool = True, on_monitor: Any = None, recipe: str | None = None, file: str | Path | None = None,
+          sets: dict[str, Any] | None = None, **options: Any) -> RunResult:
     """Train ``config`` (writing a run directory at ``out`` when given), then evaluate unless told not to.
-    ``on_monitor(step, total_steps, validation_knn)`` is called after each online-monitor measurement.
+    ``config`` may be a method's name, resolved as the command line does (``resolve_config``) with ``recipe``,
+    ``file``, ``sets`` and the command line's options as keywords: ``train("simclr", data_dir=..., epochs=5)`` is
+    ``selfsup train simclr --data-dir ... --epochs 5``. ``on_monitor(step, total_steps, validation_knn)`` is called
+    after each online-monitor measurement.
 
     Under ``torchrun`` every process calls this; each trains on its shard of every global batch
     (``train.batch_size`` is the global batch), and only rank 0 writes the run directory and evaluates.
     """
+    if isinstance(config, str):
+        config = resolve_config(config, recipe, file, options, sets)
+    elif recipe is not None or file is not None or sets or options:
+        raise ConfigError("train(config, ...): recipe, file, sets and options go with a method's name, not a RunConfig "
+                          "(use config.replace({...}))")
     rank, world = distributed.init_from_env(config.train.device)
     if config.train.batch_size % world:
         raise ConfigError(f"train.batch_size {config.train.batch_size} is the global batch and must be divisible by "
                           f"the number of processes, {world}")
     device = distributed.local_device(setup_device(config))
+    plan = DataPlan(config.data)  # each split read once: training, the online monitor and the evaluation share it
     if config.data.stream:
         source: Any = streaming_source(config, device, rank, world)
         context = MethodContext(source.channels, source.size, len(source))
     else:  # before the run directory: a missing dataset leaves nothing behind
-        dataset = training_data(config)
+        dataset = training_data(config, plan)
         context = MethodContext(dataset.channels, dataset.image_size, len(dataset))
         source = InMemorySource(dataset, config.train.batch_size, config.train.seed, device, rank, world)
     torch.manual_seed(config.train.seed)  # the initial weights are part of what the seed fixes
@@ -99,7 +131,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
         lock.acquire()  # a directory another process trains into is refused before anything is written
     try:
         return _train_into(config, run_dir, lock, resume, evaluate, progress, method, source, device, rank, world,
-                           on_monitor)
+                           plan, on_monitor)
     finally:
         if lock is not None:
             lock.release()
@@ -107,7 +139,7 @@ def train(config: RunConfig, out: str | Path | None = None, resume: bool = False
 
 def _train_into(config: RunConfig, run_dir: Path | None, lock: RunLock | None, resume: bool, evaluate: bool,
                 progress: bool, method: Method, source: Any, device: torch.device, rank: int, world: int,
-                on_monitor: Any = None) -> RunResult:
+                plan: DataPlan, on_monitor: Any = None) -> RunResult:
     """The rest of ``train`` once the data and the model are built, with the run directory locked."""
     has_checkpoint = _prepare_on_rank0(run_dir, config, resume) if run_dir is not None else False
     if lock is not None:
@@ -118,7 +150,7 @@ def _train_into(config: RunConfig, run_dir: Path | None, lock: RunLock | None, r
         method.backbone.compile()  # in place: the state dict keeps its keys, the EMA target stays a plain copy
     log.info("device %s, precision %s, channels-last %s, compiled %s, %d training images, process %d of %d", device,
              precision, channels_last, compiled, method.context.num_examples, rank + 1, world)
-    monitor = online_monitor(config, device, precision == "bf16", channels_last) if rank == 0 else None
+    monitor = online_monitor(config, device, precision == "bf16", channels_last, plan) if rank == 0 else None
     trainer = Trainer(method, source, config, device, precision, run_dir, progress, channels_last, monitor, on_monitor)
     if has_checkpoint:
         assert run_dir is not None
@@ -138,7 +170,7 @@ def _train_into(config: RunConfig, run_dir: Path | None, lock: RunLock | None, r
         trainer.logger.close()
     evaluation = None
     if evaluate and _evaluable(config, source.dataset, run_dir):
-        evaluation = evaluate_method(method, config, device, progress, precision)
+        evaluation = evaluate_method(method, config, device, progress, precision, plan)
         evaluation.training = {"seconds": round(result.seconds, 2), "steps": result.steps,
                                "images_seen": result.steps * config.train.batch_size,
                                "images_per_s": round(result.images_per_second, 1), "precision": precision,
@@ -173,8 +205,8 @@ def _evaluable(config: RunConfig, dataset: ImageDataset | None, run_dir: Path | 
     return True
 
 
-def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels_last: bool = False
-                   ) -> OnlineMonitor | None:
+def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels_last: bool = False,
+                   plan: DataPlan | None = None) -> OnlineMonitor | None:
     """The run's online monitor: a fixed bank of labelled training images and a fixed subset of the validation
     split (never the test split); None when switched off, or without a validation split or labels."""
     if not config.monitor.enabled:
@@ -183,8 +215,7 @@ def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels
     if data.stream:
         log.info("online monitor off: it needs an in-memory dataset")
         return None
-    splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
-                             with_test=False, options=folder_options(data))
+    splits = (plan or DataPlan(data)).labelled(with_test=False)
     if splits.val is None or bool((splits.val.labels < 0).any()):
         RUN_LOG.info("online monitor off: no labelled validation split (data.val_size resolved to 0: unlabeled "
                      "images, or a class with under 20 images; set data.val_size=N to hold some out)")
@@ -243,10 +274,10 @@ def inference_mode(eval_config: EvalConfig, device: torch.device, module: nn.Mod
 
 
 def evaluate_method(method: Method, config: RunConfig, device: torch.device, progress: bool = True,
-                    precision: str | None = None) -> Evaluation:
+                    precision: str | None = None, plan: DataPlan | None = None) -> Evaluation:
     """Every protocol on ``method``'s frozen features; extracted at the run's ``precision`` (resolved again when
     not given) unless ``eval.precision=fp32``."""
-    splits = evaluation_splits(config.data, config.eval, config.train.seed)
+    splits = evaluation_splits(config.data, config.eval, config.train.seed, plan)
     train_split, test_split = splits
     trained_on = (method.context.in_channels, method.context.image_size)
     if (train_split.channels, train_split.image_size) != trained_on:

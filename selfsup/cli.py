@@ -9,9 +9,12 @@ from typing import Any
 
 import click
 
-from selfsup.config import RunConfig, valid_keys
+from selfsup.config import OPTION_KEYS, RunConfig, valid_keys
 from selfsup.errors import EXIT_USER, ConfigError, UserError
 from selfsup.eval.result import Evaluation
+from selfsup.experiments.finetune import FinetuneConfig
+
+FINETUNE = FinetuneConfig()  # the fine-tuning defaults, written once (FinetuneConfig); the options show them
 
 
 class Fail(click.ClickException):
@@ -109,41 +112,6 @@ def parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-def build_config(method: str, config_file: str | None, options: dict[str, Any], sets: dict[str, str],
-                 recipe: str | None = None) -> RunConfig:
-    """The method's defaults under ``recipe`` (tuned unless told; a config file is complete and replaces them),
-    then explicit options, then ``--set`` (later wins)."""
-    overrides: dict[str, Any] = {"method": method}
-    overrides.update({key: value for key, value in options.items() if value is not None})
-    overrides.update(sets)
-    if not config_file:  # in one step: a method's required inputs (nn-byol's neighbours) come with the overrides
-        config = RunConfig.for_method(method, recipe or "tuned", overrides)
-        return with_detected_dataset(config, overrides)
-    base = RunConfig.from_yaml(config_file)
-    if recipe is not None and recipe != base.recipe:
-        raise ConfigError(f"--recipe {recipe} and --config {config_file} (recipe {base.recipe}) disagree; a "
-                          "config file holds every value, so give one or the other")
-    return base.replace(overrides)
-
-
-def with_detected_dataset(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """A data folder given without a dataset name is read as what it holds (``detect_dataset``: an image folder, or
-    a dataset's files), and the log says so; a folder holding neither is refused."""
-    from selfsup.config import resolve_key
-    from selfsup.data.catalog import detect_dataset
-
-    named = {resolve_key(key, type(config.params)) for key in overrides if key not in ("method", "backbone", "recipe")}
-    if config.data.data_dir is None or ("data", "dataset") in named:
-        return config
-    folder = Path(config.data.data_dir)
-    detected = detect_dataset(folder)
-    if detected is None:
-        state = "does not exist" if not folder.exists() else "holds no images and no files of a dataset selfsup reads"
-        raise ConfigError(f"--data-dir {folder} {state}; name the dataset with --dataset (see `selfsup datasets`)")
-    logging.getLogger("selfsup.run").info("--data-dir %s without --dataset: read as %s", folder, detected)
-    return config.replace({"data.dataset": detected}) if detected != config.data.dataset else config
-
-
 RUN_OPTIONS = [
     click.option("--dataset", help="Dataset name (see `selfsup datasets`). Default: fashion-mnist."),
     click.option("--data-dir", help="Folder with the dataset's files. Else $SELFSUP_DATA, /usr/share/datasets, "
@@ -178,10 +146,6 @@ RUN_OPTIONS = [
                  help="Any config field: optim.warmup_epochs=1, temperature=0.2, augment.strength=0.5. Repeatable."),
     click.option("--quiet", is_flag=True, help="No progress bar."),
 ]
-OPTION_KEYS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "backbone", "epochs": "train.epochs",
-               "batch_size": "train.batch_size", "lr": "optim.lr", "seed": "train.seed", "limit": "data.limit",
-               "precision": "train.precision", "device": "train.device", "image_size": "data.image_size",
-               "channels": "data.channels", "logger": "train.logger"}  # full keys: short ones can become ambiguous
 
 
 def run_options(command):  # type: ignore[no-untyped-def]
@@ -191,11 +155,12 @@ def run_options(command):  # type: ignore[no-untyped-def]
     return command
 
 
-def config_from_options(method: str, options: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
-    overrides = {key: options[name] for name, key in OPTION_KEYS.items() if options.get(name) is not None}
-    overrides.update(extra or {})
-    return build_config(method, options.get("config_file"), overrides, parse_sets(options["sets"]),
-                        options.get("recipe"))
+def config_from_options(method: str, options: dict[str, Any]) -> RunConfig:
+    """The run's config from the command's options (``api.resolve_config``: recipe < file < options < --set)."""
+    from selfsup.api import resolve_config
+
+    given = {name: options.get(name) for name in OPTION_KEYS}
+    return resolve_config(method, options.get("recipe"), options.get("config_file"), given, parse_sets(options["sets"]))
 
 
 @cli.command()
@@ -204,12 +169,14 @@ def config_from_options(method: str, options: dict[str, Any], extra: dict[str, A
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory. Default: runs/<method>.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--no-eval", is_flag=True, help="Skip the evaluation after training (run `selfsup eval` later).")
-@click.option("--neighbors", help="nn-byol: the neighbour file, or the run it was mined in (`selfsup neighbors`).")
-def train(method: str, out, resume, no_eval, neighbors, **options) -> None:  # type: ignore[no-untyped-def]
-    """Train METHOD self-supervised, then evaluate it (linear probe, kNN, k-means on the test split)."""
+def train(method: str, out, resume, no_eval, **options) -> None:  # type: ignore[no-untyped-def]
+    """Train METHOD self-supervised, then evaluate it (linear probe, kNN, k-means on the test split).
+
+    nn-byol trains on neighbours mined in another run: `selfsup neighbors RUN`, then `--set neighbors=RUN` (the
+    run or the neighbour file)."""
     from selfsup import api
 
-    config = config_from_options(method, options, {"params.neighbors": neighbors} if neighbors is not None else None)
+    config = config_from_options(method, options)
     out_dir = Path(out or f"runs/{config.method}")
     result = api.train(config, out_dir, resume=resume, evaluate=not no_eval,
                           progress=not options["quiet"])
@@ -262,20 +229,19 @@ def eval_command(run_dir: str, split: str | None, sets: tuple[str, ...]) -> None
               help="Evaluation fields, e.g. eval.probe_epochs=50 or eval.split=val; data.val_size / data.val_seed.")
 def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: str, sets: tuple[str, ...]) -> None:
     """Raw pixels and a random-init encoder under the same protocols: the reference for every result."""
-    from selfsup.backbones import BACKBONES
-    from selfsup.config import DataConfig, EvalConfig, build_dataclass
+    from selfsup.config import resolve_key
     from selfsup.data import DATASETS
     from selfsup.experiments.baselines import baseline as baseline_of
 
     def run() -> dict[str, Any]:
         DATASETS.get(dataset)
-        BACKBONES.get(backbone)
         pairs = parse_sets(sets)
-        data_fields = {key.removeprefix("data."): value for key, value in pairs.items() if key.startswith("data.")}
-        fields = {key.removeprefix("eval."): value for key, value in pairs.items() if not key.startswith("data.")}
-        eval_config = build_dataclass(EvalConfig, fields, "eval")
-        data = build_dataclass(DataConfig, {"dataset": dataset, "data_dir": data_dir, **data_fields}, "data")
-        return baseline_of(dataset, backbone, out, data_dir, seed, eval_config, data=data)
+        other = [key for key in pairs if resolve_key(key)[0] not in ("data", "eval")]
+        if other:
+            raise ConfigError(f"baseline --set takes data.* and eval.* fields (nothing is trained); got {other}")
+        # resolved as every run's keys are (short names included)
+        config = RunConfig().replace({"backbone": backbone, "data.dataset": dataset, "data.data_dir": data_dir, **pairs})
+        return baseline_of(dataset, backbone, out, data_dir, seed, config.eval, data=config.data)
 
     results = run()
     for name, evaluation in results.items():
@@ -327,14 +293,13 @@ def sweep(methods: str, grids: tuple[str, ...], out: str, **options) -> None:  #
     from selfsup.experiments import sweep as sweeps
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    # a sweep tunes: its cells score on the validation split unless told otherwise (the test split is for the
-    # final figure: `selfsup eval RUN --split test` on the chosen cell)
-    bases = {name: config_from_options(name, options, {"eval.split": "val"}) for name in names}
-    base = bases[names[0]] if names else config_from_options("simclr", options, {"eval.split": "val"})
+    given = {name: options.get(name) for name in OPTION_KEYS}
+    bases = sweeps.method_bases(names, options.get("recipe"), options.get("config_file"), given,
+                                parse_sets(options["sets"]))
     grid = sweeps.parse_grid(grids)
     cells = sweeps.plan(names, grid, bases)
     folder = Path(out)
-    sweeps.write_sweep_file(folder, names, grid, base)
+    sweeps.write_sweep_file(folder, names, grid, bases[names[0]])
     click.echo(f"sweep of {len(cells)} cells into {folder}")
     outcome = sweeps.run_sweep(cells, folder, progress=not options["quiet"], echo=click.echo)
     failed = [name for name, status in outcome.items() if status == "failed"]
@@ -449,16 +414,17 @@ def explore(runs: tuple[str, ...], against: str | None, split: str, count: int, 
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--labels", "fractions", multiple=True, type=float, default=(0.01, 0.1), show_default=True,
               help="Fraction of the labelled training images, in (0, 1]; repeatable.")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--lr", default=1e-3, show_default=True, type=float, help="The linear head's learning rate.")
-@click.option("--encoder-lr", default=1e-4, show_default=True, type=float, help="The encoder's learning rate.")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--epochs", default=FINETUNE.epochs, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=FINETUNE.lr, show_default=True, type=float, help="The linear head's learning rate.")
+@click.option("--encoder-lr", default=FINETUNE.encoder_lr, show_default=True, type=float,
+              help="The encoder's learning rate.")
+@click.option("--batch-size", default=FINETUNE.batch_size, show_default=True, type=click.IntRange(min=1))
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def finetune(run_dir: str, fractions: tuple[float, ...], epochs: int, lr: float, encoder_lr: float, batch_size: int,
              quiet: bool) -> None:
     """Fine-tune RUN_DIR's encoder + a linear head with a fraction of the labels, beside a random-init encoder
     fine-tuned the same way and the frozen linear probe on the same labels; writes RUN_DIR/finetune.json."""
-    from selfsup.experiments.finetune import FinetuneConfig, check_fraction, finetune_run
+    from selfsup.experiments.finetune import check_fraction, finetune_run
 
     for fraction in fractions:
         check_fraction(fraction)
@@ -569,7 +535,8 @@ def embed(run_dir: str, images: str, out: str, split: str, device: str, precisio
               help="Mine on another training set than the run's, e.g. data.limit=10000 (must match nn-byol's).")
 @click.option("--device", default="cpu", show_default=True)
 def neighbors(run_dir: str, metric: str, k: int, out: str | None, sets: tuple[str, ...], device: str) -> None:
-    """Embed the run's training set and store each image's nearest neighbours, for `train nn-byol --neighbors`."""
+    """Embed the run's training set and store each image's nearest neighbours, for `train nn-byol --set
+    neighbors=RUN`."""
     from selfsup.experiments.neighbors import mine
 
     result = mine(run_dir, metric, k, out, parse_sets(sets), device)

@@ -258,6 +258,25 @@ class RunConfig:
         preset = dict(METHODS.get(method).recipe) if recipe == "tuned" else {}
         return cls().replace({"method": method, "recipe": recipe, **preset, **(overrides or {})})
 
+    @classmethod
+    def resolve(cls, method: str, recipe: str | None = None, file: str | Path | None = None,
+                options: dict[str, Any] | None = None, sets: dict[str, Any] | None = None) -> RunConfig:
+        """A run's config as the command line builds it, for the CLI and Python alike; later wins: the method's
+        defaults under ``recipe`` (tuned unless told) or a config ``file`` (complete: it replaces them), then
+        ``options`` (the command line's option names, e.g. ``epochs``, ``data_dir``, or any config key; None values
+        are not given), then ``sets`` (``--set`` keys; strings are parsed as the command line does)."""
+        overrides: dict[str, Any] = {"method": method}
+        overrides.update({OPTION_KEYS.get(name, name): value for name, value in (options or {}).items()
+                          if value is not None})
+        overrides.update(sets or {})
+        if file is None:  # in one step: a method's required inputs (nn-byol's neighbours) come with the overrides
+            return cls.for_method(method, recipe or "tuned", overrides)
+        base = cls.from_yaml(file)
+        if recipe is not None and recipe != base.recipe:
+            raise ConfigError(f"--recipe {recipe} and --config {file} (recipe {base.recipe}) disagree; a config "
+                              "file holds every value, so give one or the other")
+        return base.replace(overrides)
+
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
 
@@ -313,6 +332,13 @@ def valid_keys(params_cls: type | None = None) -> list[str]:
     for section, section_cls in sections.items():
         keys += [f"{section}.{f.name}" for f in dataclasses.fields(section_cls)]
     return keys
+
+
+# the command line's run options -> their config keys (full keys: short ones can become ambiguous)
+OPTION_KEYS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone": "backbone", "epochs": "train.epochs",
+               "batch_size": "train.batch_size", "lr": "optim.lr", "seed": "train.seed", "limit": "data.limit",
+               "precision": "train.precision", "device": "train.device", "image_size": "data.image_size",
+               "channels": "data.channels", "logger": "train.logger"}
 
 
 def resolve_key(key: str, params_cls: type | None = None) -> tuple[str | None, str]:

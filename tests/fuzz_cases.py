@@ -253,7 +253,7 @@ TARGETS = {
         "train", "simclr", "--dataset", "synthetic", "--backbone", "mlp", "--epochs", "3", "--batch-size", "64",
         "--quiet", "--precision", "fp32", "--device", "cpu", "--set", "eval.probe_epochs=2", "--no-eval",
         "--out", str(p["run"]), "--resume"], "run"),
-    "neighbour file": ("neighbors", False, lambda p: ["train", "nn-byol", *TINY, "--neighbors", str(p["neighbors"]),
+    "neighbour file": ("neighbors", False, lambda p: ["train", "nn-byol", *TINY, "--set", "neighbors=" + str(p["neighbors"]),
                                                       "--out", str(p["run"].parent / "nn")], "run"),
     "image file": ("images/train/c0/3.png", False, lambda p: [
         "train", "simclr", *TINY, "--dataset", "image-folder", "--data-dir", str(p["images"]), "--image-size", "8",

@@ -64,3 +64,16 @@ def test_bad_input_exits_2_with_the_valid_names(tmp_path: Path) -> None:
     result = invoke("train", "simclr", "--set", "bogus=1")
     assert result.exit_code == 2 and "valid keys" in result.output
     assert not (tmp_path / "never").exists()
+
+
+def test_python_and_the_command_line_resolve_the_same_config(tmp_path: Path) -> None:
+    import selfsup
+
+    options = ["--dataset", "synthetic", "--backbone", "mlp", "--epochs", "1", "--batch-size", "64", "--lr", "0.01",
+               "--limit", "256", "--quiet", "--no-eval", "--set", "temperature=0.3", "--set", "augment.strength=0.5"]
+    assert invoke("train", "simclr", *options, "--out", str(tmp_path / "cli")).exit_code == 0
+    selfsup.train("simclr", out=tmp_path / "py", evaluate=False, progress=False, dataset="synthetic", backbone="mlp",
+                  epochs=1, batch_size=64, lr=0.01, limit=256, sets={"temperature": "0.3", "augment.strength": 0.5})
+    written = (tmp_path / "cli" / "config.yaml").read_text()
+    assert written == (tmp_path / "py" / "config.yaml").read_text()
+    assert "temperature: 0.3" in written and "strength: 0.5" in written and "lr: 0.01" in written

@@ -253,3 +253,26 @@ def test_a_list_file_of_images_is_an_unlabeled_training_set(tmp_path: Path) -> N
     listing.write_text("pool/x/missing.png\n")
     with pytest.raises(DatasetFileError, match="line 1: no image file pool/x/missing.png"):
         load_dataset("image-folder", "train", data_dir=listing)
+
+
+def test_one_run_reads_each_split_once(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Training, the online monitor and the evaluation take their images from the run's one DataPlan."""
+    import dataclasses as dc
+
+    import selfsup
+    from selfsup.data import catalog
+
+    reads: list[str] = []
+    spec = catalog.DATASETS.get("synthetic")
+
+    def counting(folder, split, options):  # type: ignore[no-untyped-def]
+        reads.append(split)
+        return spec.read(folder, split, options)
+
+    monkeypatch.setitem(catalog.DATASETS._items, "synthetic", dc.replace(spec, read=counting))
+    result = selfsup.train("simclr", out=tmp_path / "run", progress=False, dataset="synthetic", backbone="mlp",
+                           epochs=1, batch_size=64, limit=256, sets={"eval.probe_epochs": 2, "log_every": 1})
+    assert result.eval is not None and result.eval.split["scored_on"] == "test"
+    metrics = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert "monitor_knn" in metrics  # the monitor ran, on the validation images of the same read
+    assert sorted(reads) == ["test", "train"]

@@ -435,3 +435,15 @@ def test_tensorboard_events_hold_what_metrics_jsonl_holds(tmp_path: Path) -> Non
     assert all(abs(a - b) < 1e-5 for (_, a), (_, b) in zip(logged, losses))
     assert "train/lr" in events.Tags()["scalars"] and "monitor/knn" in events.Tags()["scalars"]
     assert events.Tags()["images"] == ["reconstructions"]
+
+
+def test_a_sweep_from_python_builds_the_cells_the_command_line_ran(alpha_sweep: Path) -> None:
+    sets = {key: str(value) for key, value in TINY.items()}
+    grid = sweeps.parse_grid(["alpha=1e-4,1e-2,1", "seed=0,1"])
+    planned = sweeps.plan(["parallel-dae"], grid, sweeps.method_bases(["parallel-dae"], sets=sets))
+    for cell in planned:
+        assert (alpha_sweep / cell.name / "config.yaml").read_text() == cell.config.to_yaml(), cell.name
+    # with no base, a sweep starts from each method's tuned recipe and scores on the validation split, as the CLI
+    default = sweeps.plan(["simclr"], sweeps.parse_grid(["seed=1"]))[0].config
+    assert default.eval.split == "val" and default.recipe == "tuned"
+    assert (default.optim.optimizer, default.optim.lr, default.train.seed) == ("sgd", 0.06, 1)

@@ -66,7 +66,7 @@ def throw_away() -> Iterator[None]:
 
     # the step: a DatasetSpec passed to _register (its reader beside it)
     _register(DatasetSpec(name="toy-shapes", channels=3, image_size=16, num_classes=10, marker="", needs_files=False,
-                          read=lambda folder, split: make_synthetic(400 if split == "train" else 100,
+                          read=lambda folder, split, options: make_synthetic(400 if split == "train" else 100,
                                                                     seed=5 if split == "train" else 6),
                           classes=[f"class{i}" for i in range(10)]))
     registered.append((DATASETS, "toy-shapes"))

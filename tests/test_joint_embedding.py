@@ -140,10 +140,10 @@ def test_neighbors_then_nn_byol_and_mismatched_files(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "precision@5" in result.output, result.output
     for mode in ("probabilistic", "weighted"):
         out = str(tmp_path / f"nn-{mode}")
-        result = invoke("train", "nn-byol", *QUICK, "--out", out, "--neighbors", ae, "--set", f"mode={mode}",
+        result = invoke("train", "nn-byol", *QUICK, "--out", out, "--set", "neighbors=" + ae, "--set", f"mode={mode}",
                         "--no-eval")
         assert result.exit_code == 0, result.output
-    result = invoke("train", "nn-byol", *QUICK, "--out", str(tmp_path / "bad"), "--neighbors", ae,
+    result = invoke("train", "nn-byol", *QUICK, "--out", str(tmp_path / "bad"), "--set", "neighbors=" + ae,
                     "--limit", "100")
     assert result.exit_code == 2 and "covers" in result.output and "100" in result.output
     assert not (tmp_path / "bad").exists()  # rejected before anything was written

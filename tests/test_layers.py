@@ -66,3 +66,71 @@ def test_the_check_catches_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "config.py"
     module.write_text("def f():\n    from selfsup.methods import get_method\n")
     assert [layer_of(m) for _, m in imports(module)] == ["methods"] and RANK["methods"] > RANK["config"]
+
+
+def module_graph(package: Path) -> dict[str, set[str]]:
+    """Module -> the modules of the package it imports (``from selfsup.x import name`` is an edge to the module
+    ``selfsup.x.name`` where that is one, else to ``selfsup.x``; late imports included)."""
+    def name_of(path: Path) -> str:
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name_of(p): p for p in package.rglob("*.py")}
+    graph = {}
+    for module, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    edges.add(full if full in modules else node.module)
+            elif isinstance(node, ast.Import):
+                edges |= {alias.name for alias in node.names}
+        graph[module] = {edge for edge in edges if edge in modules and edge != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_in_a_circle() -> None:
+    assert cycles(module_graph(PACKAGE)) == []
+
+
+def test_the_circle_check_finds_a_circle(tmp_path: Path) -> None:
+    package = tmp_path / "selfsup"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "data" / "__init__.py").write_text("")
+    (package / "data" / "catalog.py").write_text("from selfsup.data.folders import read_folder\n")
+    (package / "data" / "folders.py").write_text("def f():\n    from selfsup.data.catalog import DATASETS\n")
+    assert cycles(module_graph(package)) == [["selfsup.data.catalog", "selfsup.data.folders"]]

@@ -184,7 +184,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_on_cuda_auto_precision_is_measured_per_workload_and_a_run_resumes(tmp_path: Path) -> None:
     import json
 
-    from selfsup.data.catalog import cache_root
+    from selfsup.data.cache import cache_root
 
     cfg = config(backbone="conv3", **{"train.device": "cuda", "train.precision": "auto"})
     first = selfsup.train(cfg, out=tmp_path / "run", progress=False)

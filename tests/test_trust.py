@@ -79,9 +79,9 @@ CASES = [
     (["train", "simclr", *QUICK, "--set", "data.val_size=5000", "--out", "{tmp}/o"], "val_size"),
     (["train", "simclr", *QUICK, "--out", "{run}"], "--resume"),
     (["train", "simclr", *QUICK, "--lr", "0.5", "--out", "{run}", "--resume"], "different config"),
-    (["train", "nn-byol", *QUICK, "--neighbors", "{tmp}/missing.pt", "--out", "{tmp}/o"], "missing.pt"),
-    (["train", "nn-byol", *QUICK, "--neighbors", "{tmp}/garbage.pt", "--out", "{tmp}/o"], "garbage.pt"),
-    (["train", "nn-byol", *QUICK, "--neighbors", "{run}", "--out", "{tmp}/o"], "no neighbour file"),
+    (["train", "nn-byol", *QUICK, "--set", "neighbors={tmp}/missing.pt", "--out", "{tmp}/o"], "missing.pt"),
+    (["train", "nn-byol", *QUICK, "--set", "neighbors={tmp}/garbage.pt", "--out", "{tmp}/o"], "garbage.pt"),
+    (["train", "nn-byol", *QUICK, "--set", "neighbors={run}", "--out", "{tmp}/o"], "no neighbour file"),
     (["eval", "{tmp}/empty"], "not a run directory"),
     (["eval", "{run}", "--set", "eval.knn_k=0"], "knn_k"),
     (["eval", "{run}", "--split", "val", "--set", "data.val_size=-3"], "val_size"),
@@ -155,7 +155,7 @@ def test_a_crafted_neighbour_file_is_refused_and_its_code_does_not_run(tmp_path:
     marker = tmp_path / "PAYLOAD-RAN"
     path = tmp_path / "neighbors-cosine.pt"
     torch.save({"indices": torch.zeros(4, 2, dtype=torch.long), "extra": Payload(marker)}, path)
-    code, output = run_cli("train", "nn-byol", *QUICK, "--neighbors", str(path), "--out", str(tmp_path / "o"))
+    code, output = run_cli("train", "nn-byol", *QUICK, "--set", "neighbors=" + str(path), "--out", str(tmp_path / "o"))
     assert code == 2 and "refused" in output and str(path) in output and "Traceback" not in output, output
     assert not marker.exists()
 

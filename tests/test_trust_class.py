@@ -177,7 +177,7 @@ def test_a_two_byte_checkpoint_and_a_neighbour_file_without_its_fields_are_named
     neighbors = tmp_path / "neighbors-cosine.pt"
     torch.save({"indices": torch.zeros(1600, 2, dtype=torch.long), "size": 1600, "datazet": "synthetic",
                 "fingerprint": "0", "metric": "cosine"}, neighbors)
-    code, output = run_cli("train", "nn-byol", *QUICK, "--neighbors", str(neighbors), "--out", str(tmp_path / "o"))
+    code, output = run_cli("train", "nn-byol", *QUICK, "--set", "neighbors=" + str(neighbors), "--out", str(tmp_path / "o"))
     assert code == 2 and "neighbors-cosine.pt" in output and "dataset" in output and "Traceback" not in output, output
 
 

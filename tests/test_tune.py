@@ -77,9 +77,9 @@ def test_no_trial_reads_the_test_split(tmp_path: Path, monkeypatch: pytest.Monke
     splits = []
     spec = DATASETS.get("synthetic")
 
-    def spy(folder, split):  # type: ignore[no-untyped-def]
+    def spy(folder, split, options):  # type: ignore[no-untyped-def]
         splits.append(split)
-        return spec.read(folder, split)
+        return spec.read(folder, split, options)
 
     monkeypatch.setitem(DATASETS._items, "synthetic", dataclasses.replace(spec, read=spy))
     tune(base(), tmp_path / "study", trials=2, space={"params.temperature": Range(0.1, 0.5)}, progress=False)

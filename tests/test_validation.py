@@ -98,9 +98,9 @@ def test_split_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     reads: list[str] = []
     spec = DATASETS.get("synthetic")
 
-    def spy(folder, split):  # type: ignore[no-untyped-def]
+    def spy(folder, split, options):  # type: ignore[no-untyped-def]
         reads.append(split)
-        return spec.read(folder, split)
+        return spec.read(folder, split, options)
 
     monkeypatch.setitem(DATASETS._items, "synthetic", dataclasses.replace(spec, read=spy))
     return reads

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from selfsup.backbones import BACKBONES
+from selfsup.registry import BACKBONES
 
 
 def _conv(c_in: int, c_out: int) -> nn.Conv2d:

@@ -7,7 +7,7 @@ from functools import partial
 import torch
 import torch.nn as nn
 
-from selfsup.backbones import BACKBONES
+from selfsup.registry import BACKBONES
 
 
 class MLPEncoder(nn.Module):

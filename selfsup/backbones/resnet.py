@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from selfsup.backbones import BACKBONES
+from selfsup.registry import BACKBONES
 
 
 class BasicBlock(nn.Module):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from selfsup.data.cache import cache_root
 from selfsup.data.dataset import ImageDataset
 from selfsup.data.download import Download, fetch
 from selfsup.data.folders import FolderOptions, read_folder
@@ -36,7 +37,9 @@ class DatasetSpec:
     channels: int
     image_size: int
     num_classes: int
-    read: Callable[[Path, str], ImageDataset]  # (folder, split) -> dataset
+    # (folder, split, options) -> dataset; ``options`` (FolderOptions: size, channels, resize, test split) matter to
+    # configurable datasets (image folders) and are ignored by the others
+    read: Callable[[Path, str, FolderOptions], ImageDataset]
     marker: str  # a file (relative to the folder) whose presence means the dataset is there
     downloads: tuple[Download, ...] = ()
     splits: tuple[str, ...] = ("train", "test")
@@ -47,11 +50,21 @@ class DatasetSpec:
     # images held out of `train` as the default validation split; None: splits.default_val_size (10% of the labelled
     # training images, class-balanced, at most 5,000; none when a class has under 20 images)
     val_size: int | None = None
-    configurable: bool = False  # read(folder, split, FolderOptions): size, channels and splits come from the config
+    configurable: bool = False  # size, channels and splits come from the config (data.image_size, ...), via options
     expects: str = ""  # the files a folder must hold, as said when --data-dir does not hold them
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def folder_options(data) -> FolderOptions | None:  # type: ignore[no-untyped-def]
+    """The folder options of a ``DataConfig`` (None for the built-in datasets, which have their own size)."""
+    if not DATASETS.get(data.dataset).configurable:
+        if data.image_size is not None or data.channels is not None:
+            raise ConfigError(f"data.image_size and data.channels apply to image folders; {data.dataset} has its own "
+                              "size and channels")
+        return None
+    return FolderOptions(data.image_size or 32, data.channels, data.resize, data.test_fraction, data.val_seed)
 
 
 def _register(spec: DatasetSpec) -> None:
@@ -59,7 +72,7 @@ def _register(spec: DatasetSpec) -> None:
 
 
 def _idx_reader(classes: list[str]) -> Callable[[Path, str], ImageDataset]:
-    def read(folder: Path, split: str) -> ImageDataset:
+    def read(folder: Path, split: str, options: FolderOptions) -> ImageDataset:
         prefix = "train" if split == "train" else "t10k"
         images_path = _first_existing(folder, f"{prefix}-images-idx3-ubyte")
         labels_path = _first_existing(folder, f"{prefix}-labels-idx1-ubyte")
@@ -108,7 +121,7 @@ _register(DatasetSpec(
 
 def _cifar_reader(subdir: str, train_files: list[str], test_files: list[str], label_key: str,
                   classes: list[str]) -> Callable[[Path, str], ImageDataset]:
-    def read(folder: Path, split: str) -> ImageDataset:
+    def read(folder: Path, split: str, options: FolderOptions) -> ImageDataset:
         root = folder / subdir if (folder / subdir).is_dir() else folder
         names = train_files if split == "train" else test_files
         images, labels = read_cifar_batches([root / name for name in names], label_key)
@@ -137,7 +150,7 @@ _register(DatasetSpec(
 ))
 
 
-def _read_stl(folder: Path, split: str) -> ImageDataset:
+def _read_stl(folder: Path, split: str, options: FolderOptions) -> ImageDataset:
     root = folder / "stl10_binary" if (folder / "stl10_binary").is_dir() else folder
     parts = []
     for part in split.split("+"):
@@ -162,7 +175,7 @@ _register(DatasetSpec(  # size and channels are the config's (data.image_size, d
 ))
 
 
-def _read_digits(folder: Path, split: str) -> ImageDataset:
+def _read_digits(folder: Path, split: str, options: FolderOptions) -> ImageDataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -219,13 +232,10 @@ def make_synthetic(n: int, seed: int, size: int = 16, channels: int = 3, num_cla
 
 _register(DatasetSpec(
     name="synthetic", val_size=400, channels=3, image_size=16, num_classes=10, marker="", needs_files=False,
-    read=lambda folder, split: make_synthetic(2000 if split == "train" else 500, seed=0 if split == "train" else 1),
+    read=lambda folder, split, options: make_synthetic(2000 if split == "train" else 500,
+                                                       seed=0 if split == "train" else 1),
     classes=[f"class{i}" for i in range(10)],
 ))
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "selfsup"
 
 
 def candidate_folders(name: str, data_dir: str | Path | None) -> list[Path]:
@@ -329,7 +339,7 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
     if split not in spec.splits:
         raise ValueError(f"dataset {name!r} has splits {', '.join(spec.splits)}; got {split!r}")
     folder = locate(spec, data_dir, download)
-    dataset = spec.read(folder, split, options or FolderOptions()) if spec.configurable else spec.read(folder, split)
+    dataset = spec.read(folder, split, options or FolderOptions())
     dataset.name = name
     dataset.source = str(folder.resolve()) if spec.needs_files else "built in"
     return dataset

@@ -22,7 +22,7 @@ import torch
 
 from selfsup.data.dataset import ImageDataset, class_balanced_indices
 from selfsup.data.readers import IMAGE_SUFFIXES, decode_image
-from selfsup.errors import ConfigError, DatasetFileError
+from selfsup.errors import DatasetFileError
 
 log = logging.getLogger(__name__)
 
@@ -40,33 +40,29 @@ class FolderOptions:
     seed: int = 0
 
 
-def folder_options(data) -> FolderOptions | None:  # type: ignore[no-untyped-def]
-    """The folder options of a ``DataConfig`` (None for the built-in datasets, which have their own size)."""
-    from selfsup.data.catalog import DATASETS
-
-    if not DATASETS.get(data.dataset).configurable:
-        if data.image_size is not None or data.channels is not None:
-            raise ConfigError(f"data.image_size and data.channels apply to image folders; {data.dataset} has its own "
-                              "size and channels")
-        return None
-    return FolderOptions(data.image_size or 32, data.channels, data.resize, data.test_fraction, data.val_seed)
-
-
 def class_files(root: Path) -> dict[str, list[Path]]:
-    """Class name -> its image files (sorted), for each subfolder of ``root`` that holds images; an unlabeled folder
-    (images directly in it, no class subfolders) is one entry under the name ``""``."""
+    """Class name -> its image files (sorted), for each subfolder of ``root`` that holds images, and ``""`` -> the
+    images directly in ``root`` (unlabeled), when there are any: the one listing of a folder's images."""
     found = {}
+    loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if loose:
+        found[""] = loose
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if files:
             found[folder.name] = files
-    loose = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if found and loose:
-        log.warning("%s: %d images directly in the folder are ignored beside its class subfolders", root, len(loose))
-    if not found and loose:
-        return {"": loose}
     if not found:
         raise DatasetFileError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or in class subfolders")
+    return found
+
+
+def training_classes(root: Path) -> dict[str, list[Path]]:
+    """``class_files`` as a training split reads it: images directly in a folder that has class subfolders are
+    left out (said in the log); a folder with no class subfolders is one unlabeled entry ``""``."""
+    found = class_files(root)
+    if "" in found and len(found) > 1:
+        log.warning("%s: %d images directly in the folder are ignored beside its class subfolders", root,
+                    len(found.pop("")))
     return found
 
 
@@ -115,9 +111,30 @@ def read_folder(folder: Path, split: str, options: FolderOptions) -> ImageDatase
     return dataset
 
 
+def every_image(folder: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Every image of the folder (or list file) at ``folder``, for embedding and scoring rather than training: with
+    ``train/``, the images of every split folder labelled by ``train/``'s class names; otherwise every class
+    subfolder; images directly in a folder are unlabeled (-1)."""
+    if folder.is_file():
+        paths = list_file(folder)
+        return paths, [-1] * len(paths), []
+    roots = [folder / name for name in ("train", "test") if (folder / name).is_dir()] or [folder]
+    listed = [class_files(root) for root in roots]
+    classes = sorted(name for name in listed[0] if name)
+    paths, labels = [], []
+    for files in listed:
+        for name in sorted(files):
+            paths += files[name]
+            labels += [classes.index(name) if name in classes else -1] * len(files[name])
+    return paths, labels, classes
+
+
 def folder_files(folder: Path, split: str, options: FolderOptions) -> tuple[list[Path], list[int], list[str]]:
-    """The image files of ``split`` (train or test) of the folder (or list file) at ``folder``, their labels (-1:
-    unlabeled) and the class names: the one listing every reader of folders uses (in memory, streamed)."""
+    """The image files of ``split`` (train, test, or all: ``every_image``) of the folder (or list file) at
+    ``folder``, their labels (-1: unlabeled) and the class names: the one listing every reader of folders uses (in
+    memory, streamed, embed, anomaly)."""
+    if split == "all":
+        return every_image(folder)
     if folder.is_file():
         if split != "train":
             raise DatasetFileError(f"{folder} lists unlabeled images, so it has no {split} split; evaluate on a "
@@ -125,14 +142,14 @@ def folder_files(folder: Path, split: str, options: FolderOptions) -> tuple[list
         paths = list_file(folder)
         return paths, [-1] * len(paths), []
     if (folder / "train").is_dir():
-        train = class_files(folder / "train")
+        train = training_classes(folder / "train")
         classes = sorted(train)
         if split == "train":
             files = train
         else:
             if not (folder / split).is_dir():
                 raise DatasetFileError(f"{folder}: has train/ but no {split}/ subfolder")
-            files = class_files(folder / split)
+            files = training_classes(folder / split)
             if set(files) - set(classes):
                 raise DatasetFileError(
                     f"{folder}: the class folders of {split}/ and train/ differ: {split}/ has "
@@ -141,7 +158,7 @@ def folder_files(folder: Path, split: str, options: FolderOptions) -> tuple[list
         paths = [path for name in classes if name in files for path in files[name]]
         labels = [index for index, name in enumerate(classes) if name in files for _ in files[name]]
     else:
-        files = class_files(folder)
+        files = training_classes(folder)
         classes = sorted(files)
         every = [path for name in classes for path in files[name]]
         every_label = [index for index, name in enumerate(classes) for _ in files[name]]
@@ -169,7 +186,7 @@ def decoded(paths: list[Path], options: FolderOptions) -> np.ndarray:
     changed file decodes again. ``options.channels`` None: detected on a cache miss."""
     import hashlib
 
-    from selfsup.data.catalog import cache_root
+    from selfsup.data.cache import cache_root
 
     digest = hashlib.sha1(f"{options.image_size}|{options.channels or 'auto'}|{options.resize}".encode())
     for path in paths:

@@ -39,7 +39,7 @@ def resolve_neighbor_file(path: str | Path) -> Path:
             raise RunDirectoryError(f"{path} has no neighbour file; run `selfsup neighbors {path}` first")
         if len(found) > 1:
             raise RunDirectoryError(f"{path} has several neighbour files ({', '.join(f.name for f in found)}); "
-                                    "pass one of them to --neighbors")
+                                    "pass one of them as --set neighbors=FILE")
         return found[0]
     if not path.exists():
         raise RunDirectoryError(f"neighbour file {path} does not exist; run `selfsup neighbors RUN` first")

@@ -12,22 +12,44 @@ from typing import Any
 import torch
 
 from selfsup.config import DataConfig, EvalConfig, RunConfig
-from selfsup.data.catalog import DATASETS, load_dataset
+from selfsup.data.catalog import DATASETS, folder_options, load_dataset
 from selfsup.data.dataset import ImageDataset, check_one_batch
-from selfsup.data.folders import folder_options
-from selfsup.data.splits import held_out_of_training, labelled_splits, resolve_val_size
+from selfsup.data.splits import LabelledSplits, held_out_of_training, labelled_splits, resolve_val_size
 from selfsup.errors import ConfigError
 
 RUN_LOG = logging.getLogger("selfsup.run")  # what a run uses (its data): shown by the command line without -v
 
 
-def training_data(config: RunConfig) -> ImageDataset:
+class DataPlan:
+    """The data of one run, each split of each folder read at most once: the trainer's images
+    (``training_data``), the online monitor's bank and validation images and the evaluation's splits
+    (``evaluation_splits``) all come from the reads kept here. ``api.train`` builds one per run; the functions
+    below build their own when given none (one read per call, as before)."""
+
+    def __init__(self, data: DataConfig) -> None:
+        self.data = data
+        self.reads: dict[tuple[str, str | None], ImageDataset] = {}
+
+    def read(self, split: str, data_dir: str | None = None) -> ImageDataset:
+        """``split`` of the run's dataset (from ``data_dir``, default ``data.data_dir``), read on first use."""
+        key = (split, data_dir if data_dir is not None else self.data.data_dir)
+        if key not in self.reads:
+            self.reads[key] = load_dataset(self.data.dataset, split, key[1], self.data.download,
+                                           folder_options(self.data))
+        return self.reads[key]
+
+    def labelled(self, data_dir: str | None = None, with_test: bool = True) -> LabelledSplits:
+        """``labelled_splits`` over this plan's reads."""
+        return labelled_splits(self.data.dataset, val_size=self.data.val_size, val_seed=self.data.val_seed,
+                               with_test=with_test, read=lambda split: self.read(split, data_dir))
+
+
+def training_data(config: RunConfig, plan: DataPlan | None = None) -> ImageDataset:
     """The images the run trains on: the dataset's training split less the validation images, then
     ``data.classes`` and ``data.limit``; every image batch must fit (at least one batch); logs where it came from."""
     spec = DATASETS.get(config.data.dataset)
     resolve_val_size(spec.name, config.data.val_size)  # a split that cannot be held out fails before any reading
-    dataset = load_dataset(spec.name, spec.train_split, config.data.data_dir, config.data.download,
-                           folder_options(config.data))
+    dataset = (plan or DataPlan(config.data)).read(spec.train_split)
     read, fingerprint = len(dataset), dataset.fingerprint()
     # the validation images are never trained on: every tuning path scores on them
     dataset = held_out_of_training(spec.name, dataset, config.data.val_size, config.data.val_seed)
@@ -59,14 +81,15 @@ class EvaluationSplits:
         return iter((self.fit, self.scored))
 
 
-def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int) -> EvaluationSplits:
+def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int, plan: DataPlan | None = None
+                      ) -> EvaluationSplits:
     """(labelled images to fit on, images to score): the training split less the validation images, and the
     test split (``eval.split=test``) or the validation images (``eval.split=val``); either optionally limited to a
     fixed random subset (``eval.train_limit``, ``eval.test_limit``)."""
-    if data.eval_data_dir is not None:  # unlabeled training images, evaluated on a labelled folder
+    # unlabeled training images are evaluated on a labelled folder (data.eval_data_dir)
+    splits = (plan or DataPlan(data)).labelled(data.eval_data_dir, with_test=eval_config.split == "test")
+    if data.eval_data_dir is not None:
         data = dataclasses.replace(data, data_dir=data.eval_data_dir)
-    splits = labelled_splits(data.dataset, data.data_dir, data.download, data.val_size, data.val_seed,
-                             with_test=eval_config.split == "test", options=folder_options(data))
     if bool((splits.fit.labels < 0).all()):
         raise ConfigError(f"{data.data_dir or data.dataset} has no labels to fit a probe on; evaluate on a labelled "
                           "folder: --set data.eval_data_dir=FOLDER (one subfolder per class)")

@@ -8,6 +8,7 @@ training set, the evaluation's labelled set and the monitor's bank are all drawn
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +84,15 @@ class LabelledSplits:
 
 
 def labelled_splits(dataset: str, data_dir: str | None = None, download: bool = True, val_size: int | None = None,
-                    val_seed: int = 0, with_test: bool = True, options: FolderOptions | None = None) -> LabelledSplits:
+                    val_seed: int = 0, with_test: bool = True, options: FolderOptions | None = None,
+                    read: Callable[[str], ImageDataset] | None = None) -> LabelledSplits:
     """The labelled ``train`` split divided into what may be fitted on and the validation images, and the test split
-    (without ``with_test``, ``test`` is None: not read)."""
-    train = load_dataset(dataset, "train", data_dir, download, options)
+    (without ``with_test``, ``test`` is None: not read). ``read(split)`` reads a split (a run's ``DataPlan``
+    keeps its reads); by default ``load_dataset`` with the other arguments."""
+    if read is None:
+        def read(split: str) -> ImageDataset:
+            return load_dataset(dataset, split, data_dir, download, options)
+    train = read("train")
     size = resolve_val_size(dataset, val_size, train.labels)
     digest = train.fingerprint()
     val = None
@@ -97,7 +103,7 @@ def labelled_splits(dataset: str, data_dir: str | None = None, download: bool = 
         train = without(train, held_out)
     test = None
     if with_test:
-        test = load_dataset(dataset, "test", data_dir, download, options)
+        test = read("test")
         digest = hashlib.sha1(f"{digest}|{test.fingerprint()}".encode()).hexdigest()[:16]
     return LabelledSplits(train, val, test, digest)
 

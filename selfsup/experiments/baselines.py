@@ -13,7 +13,7 @@ import torch.nn as nn
 from selfsup.api import inference_mode
 from selfsup.backbones import create_backbone
 from selfsup.config import DataConfig, EvalConfig
-from selfsup.data.catalog import cache_root
+from selfsup.data.cache import cache_root
 from selfsup.data.plan import evaluation_splits, split_description
 from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.train import resolve_device, resolve_precision

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from selfsup.data import DATASETS, ImageDataset, load_dataset
-from selfsup.data.folders import FolderOptions, decoded
-from selfsup.data.readers import IMAGE_SUFFIXES
-from selfsup.errors import ConfigError, DatasetFileError
+from selfsup.data.folders import FolderOptions, read_folder
+from selfsup.errors import ConfigError
 from selfsup.eval import extract_features
 from selfsup.train.rundir import read_run_config
 
@@ -36,17 +35,11 @@ class Embeddings:
 
 
 def read_images(folder: Path, size: int, channels: int, resize: str = "crop") -> tuple[ImageDataset, list[str]]:
-    """Every image below ``folder``: class subfolders give labels (sorted names), images directly in it -1."""
-    subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
-    classes = [p.name for p in subfolders]
-    entries = [(path, -1) for path in sorted(folder.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
-    for label, sub in enumerate(subfolders):
-        entries += [(path, label) for path in sorted(sub.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES]
-    if not entries:
-        raise DatasetFileError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or in its subfolders")
-    images = decoded([path for path, _ in entries], FolderOptions(size, channels, resize))  # cached, as training's
-    labels = torch.tensor([label for _, label in entries], dtype=torch.int64)
-    return ImageDataset(torch.from_numpy(images), labels, classes, folder.name), [str(p) for p, _ in entries]
+    """Every image below ``folder`` (``data.folders.every_image``: class subfolders give labels, images directly
+    in a folder -1; with ``train/``, every split by ``train/``'s classes), read and decoded as training reads
+    folders, and the files (paths under ``folder``)."""
+    dataset = read_folder(folder, "all", FolderOptions(size, channels, resize))
+    return dataset, [str(folder / name) for name in dataset.files]
 
 
 def embed_images(run_dir: str | Path, images: str | Path, split: str = "test", device: str = "cpu",

@@ -121,7 +121,7 @@ def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, sc
     """``encoder``'s features as the evaluation extracts them; neighbours, kNN vote and k-means as it computes
     them; the map of the shown images."""
     from selfsup import api
-    from selfsup.data.catalog import cache_root
+    from selfsup.data.cache import cache_root
     from selfsup.eval import extract_splits, project_top_subspace
     from selfsup.eval.protocols import kmeans_fit, knn_search, knn_votes
     from selfsup.experiments.figures import project_2d

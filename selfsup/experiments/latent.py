@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from selfsup.data import ImageDataset, load_dataset, to_float
-from selfsup.data.folders import folder_options
+from selfsup.data.catalog import folder_options
 from selfsup.errors import ConfigError
 from selfsup.eval.plots import plot_image_rows
 from selfsup.methods import METHODS, Method

@@ -69,13 +69,29 @@ def cell_name(method: str, values: dict[str, str]) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", "-".join(parts))
 
 
+# a sweep tunes: its cells score on the validation split unless told otherwise (the test split is for the final
+# figure: `selfsup eval RUN --split test` on the chosen cell); each method starts from its own tuned recipe
+SWEEP_DEFAULTS: dict[str, Any] = {"eval.split": "val"}
+
+
+def method_bases(methods: Sequence[str], recipe: str | None = None, file: str | Path | None = None,
+                 options: dict[str, Any] | None = None, sets: dict[str, Any] | None = None) -> dict[str, RunConfig]:
+    """Each method's base config for a sweep, resolved as ``selfsup train`` resolves it (``api.resolve_config``)
+    with SWEEP_DEFAULTS just below the options: the command line and Python build the same cells."""
+    from selfsup.api import resolve_config
+
+    given = {**SWEEP_DEFAULTS, **(options or {})}
+    return {method: resolve_config(method, recipe, file, given, sets) for method in methods}
+
+
 def plan(methods: Sequence[str], grid: dict[str, list[str]],
          base: RunConfig | dict[str, RunConfig] | None = None) -> list[Cell]:
     """Every cell's config, built and validated now: a bad key or value fails before any run starts. ``base`` is
-    one config for every method, or one per method (each method's own recipe under the same options)."""
+    one config for every method, or one per method; None: ``method_bases(methods)`` (each method's tuned recipe,
+    scored on the validation split), as the command line does."""
     if not methods:
         raise ConfigError("no method given")
-    bases = base if isinstance(base, dict) else {method: base or RunConfig() for method in methods}
+    bases = base if isinstance(base, dict) else ({m: base for m in methods} if base else method_bases(methods))
     cells = []
     for method in methods:
         base = bases[method]

@@ -46,14 +46,10 @@ class NNBYOL(SiameseBase):
     neighbors_from = "vae"  # seed 004 mines the neighbours in a VAE's latent space
     multi_crop = False  # its second view is a neighbour, not a crop
 
-    @classmethod
-    def validate_run(cls, config) -> None:  # type: ignore[no-untyped-def]
-        super().validate_run(config)
-        if not config.params.neighbors:
-            raise ConfigError("nn-byol needs its neighbours: mine them with `selfsup neighbors RUN`, then "
-                              "`selfsup train nn-byol --neighbors RUN`")
-
     def __init__(self, backbone, params: NNBYOLConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
+        if not params.neighbors:  # a required input, checked when the method is built (an ordinary config key)
+            raise ConfigError("nn-byol needs its neighbours: mine them with `selfsup neighbors RUN`, then "
+                              "`selfsup train nn-byol --set neighbors=RUN`")
         super().__init__(backbone, params, augment, context)
         record = load_neighbors(params.neighbors)
         if record["size"] != context.num_examples:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from selfsup.config import RunConfig
-from selfsup.data.catalog import cache_root
+from selfsup.data.cache import cache_root
 from selfsup.errors import ConfigError
 from selfsup.methods import Method
 from selfsup.ops import distributed
