@@ -75,12 +75,11 @@ def resolve_config(method: str, recipe: str | None = None, file: str | Path | No
     """``RunConfig.resolve`` (the recipe, a config file, options, ``--set``: later wins), then a data folder given
     without a dataset name read as what it holds (``detect_dataset``: an image folder, or a dataset's files; the
     log says so); a folder holding neither is refused. The command line builds every run's config with this."""
-    from selfsup.config import OPTION_KEYS, resolve_key
+    from selfsup.config import option_overrides, resolve_key
     from selfsup.data.catalog import detect_dataset
 
     config = RunConfig.resolve(method, recipe, file, options, sets)
-    given = [OPTION_KEYS.get(name, name) for name, value in (options or {}).items() if value is not None]
-    named = {resolve_key(key, type(config.params)) for key in [*given, *(sets or {})]
+    named = {resolve_key(key, type(config.params)) for key in [*option_overrides(options), *(sets or {})]
              if key not in ("method", "backbone", "recipe")}
     if config.data.data_dir is None or ("data", "dataset") in named:
         return config

@@ -265,10 +265,7 @@ class RunConfig:
         defaults under ``recipe`` (tuned unless told) or a config ``file`` (complete: it replaces them), then
         ``options`` (the command line's option names, e.g. ``epochs``, ``data_dir``, or any config key; None values
         are not given), then ``sets`` (``--set`` keys; strings are parsed as the command line does)."""
-        overrides: dict[str, Any] = {"method": method}
-        overrides.update({OPTION_KEYS.get(name, name): value for name, value in (options or {}).items()
-                          if value is not None})
-        overrides.update(sets or {})
+        overrides: dict[str, Any] = {"method": method, **option_overrides(options), **(sets or {})}
         if file is None:  # in one step: a method's required inputs (nn-byol's neighbours) come with the overrides
             return cls.for_method(method, recipe or "tuned", overrides)
         base = cls.from_yaml(file)
@@ -339,6 +336,11 @@ OPTION_KEYS = {"dataset": "data.dataset", "data_dir": "data.data_dir", "backbone
                "batch_size": "train.batch_size", "lr": "optim.lr", "seed": "train.seed", "limit": "data.limit",
                "precision": "train.precision", "device": "train.device", "image_size": "data.image_size",
                "channels": "data.channels", "logger": "train.logger"}
+
+
+def option_overrides(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The given command-line options (None: not given) as config keys."""
+    return {OPTION_KEYS.get(name, name): value for name, value in (options or {}).items() if value is not None}
 
 
 def resolve_key(key: str, params_cls: type | None = None) -> tuple[str | None, str]:
