@@ -78,7 +78,10 @@ def crops(photo: np.ndarray, count: int, rng: np.random.Generator) -> list:
 
 
 def build(root: Path) -> Path:
-    """The folder (root/train/CLASS/*.png, root/test/CLASS/*.png); rebuilt from scratch, deterministic."""
+    """The folder (root/train/CLASS/*.png, root/test/CLASS/*.png), deterministic; kept once complete (a second
+    process running other methods shares it)."""
+    if (root / ".complete").exists():
+        return root
     shutil.rmtree(root, ignore_errors=True)
     rng = np.random.default_rng(SEED)
     for name, photo in sorted(photographs().items()):
@@ -89,6 +92,7 @@ def build(root: Path) -> Path:
             folder.mkdir(parents=True)
             for i, image in enumerate(crops(region, count, rng)):
                 image.save(folder / f"{i:03d}.png")
+    (root / ".complete").touch()
     return root
 
 
@@ -122,9 +126,9 @@ def trace(metrics: Path) -> dict:
 
 def figures(run: Path) -> dict:
     path = run / "eval.json"
-    if not path.exists():
-        return {}
-    return scores(json.loads(path.read_text()))
+    record = json.loads(path.read_text()) if path.exists() else {}
+    # a run stopped by the collapse monitor writes an eval.json with empty protocols
+    return scores(record) if record.get("linear_probe", {}).get("accuracy") is not None else {}
 
 
 def scores(record: dict) -> dict:
@@ -133,11 +137,14 @@ def scores(record: dict) -> dict:
             "kmeans_nmi": record["kmeans"]["nmi"]}
 
 
-def run_method(method: str, epochs: int, summary: dict, work: Path) -> None:
-    run = work / method
+def run_method(method: str, epochs: int, summary: dict, work: Path, sets: list[str], label: str = "") -> None:
+    """Train and score one method; recorded under ``label`` (a variant: the method with ``sets``) or its name."""
+    run = work / (label or method)
     shutil.rmtree(run, ignore_errors=True)
     command = ["train", method, "--data-dir", str(FOLDER), "--dataset", "image-folder", "--epochs", str(epochs),
                "--quiet", "--out", str(run)]
+    for assignment in sets:
+        command += ["--set", assignment]
     if method in BACKBONE:
         command += ["--backbone", BACKBONE[method]]
     if method == "nn-byol":
@@ -147,24 +154,31 @@ def run_method(method: str, epochs: int, summary: dict, work: Path) -> None:
         command += ["--set", "neighbors=" + str(work / "neighbors.pt")]
     start = time.perf_counter()
     done = selfsup(*command)
+    record_run(run, label or method, command, done.returncode, round(time.perf_counter() - start, 1), done.stderr,
+               summary, work)
+
+
+def record_run(run: Path, key: str, command: list[str], exit_code: int, seconds: float, stderr: str, summary: dict,
+               work: Path) -> None:
+    """A finished run's record into the summary, its metrics, eval.json and config kept under RESULTS/key."""
     record = {"command": "selfsup " + " ".join(command).replace(str(FOLDER), "FOLDER").replace(str(work), "RUNS"),
-              "exit": done.returncode, "seconds": round(time.perf_counter() - start, 1)}
-    if done.returncode:
-        record["stderr_tail"] = done.stderr[-1500:]
+              "exit": exit_code, "seconds": seconds}
+    if exit_code:
+        record["stderr_tail"] = stderr[-1500:]
     if (run / "metrics.jsonl").exists():
         record["collapse"] = last_collapse(run)
         record["trace"] = trace(run / "metrics.jsonl")
     record.update(figures(run))
     threshold = 0.1  # selfsup.ops.collapse.COLLAPSE_THRESHOLD
     std = record.get("collapse", {}).get("embedding_std")
-    record["survived"] = done.returncode == 0 and (std is None or std >= threshold)
-    summary["methods"][method] = record
-    keep = RESULTS / method
+    record["survived"] = exit_code == 0 and (std is None or std >= threshold)
+    summary["methods"][key] = record
+    keep = RESULTS / key
     keep.mkdir(parents=True, exist_ok=True)
     for name in KEEP:
         if (run / name).exists():
             shutil.copy(run / name, keep / name)
-    print(method, json.dumps({k: v for k, v in record.items() if k != "stderr_tail"}), flush=True)
+    print(key, json.dumps({k: v for k, v in record.items() if k != "stderr_tail"}), flush=True)
 
 
 def baseline(summary: dict, work: Path) -> None:
@@ -204,10 +218,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("methods", nargs="*", default=list(METHODS))
     parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a variant: train the (one) method with this override too (repeatable); needs --label")
+    parser.add_argument("--label", default="", help="the name a variant is recorded under, e.g. 'simsiam (lr 0.03)'")
     parser.add_argument("--work", type=Path, default=Path("/tmp/selfsup-robust-runs"))
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--refresh", action="store_true", help="recompute each run's trace from its kept metrics")
     args = parser.parse_args()
+    if (args.sets or args.label) and (len(args.methods) != 1 or not args.label or not args.sets):
+        parser.error("a variant is one method with --set and a --label")
     path = RESULTS / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() else {"methods": {}}
     if args.refresh:
@@ -227,8 +246,11 @@ def main() -> None:
         baseline(summary, args.work)
         path.write_text(json.dumps(summary, indent=1) + "\n")
     for method in args.methods:
-        run_method(method, args.epochs, summary, args.work)
-        path.write_text(json.dumps(summary, indent=1) + "\n")
+        run_method(method, args.epochs, summary, args.work, args.sets, args.label)
+        # merged into the file as it is now: another process may have added its methods meanwhile
+        current = json.loads(path.read_text()) if path.exists() else summary
+        current["methods"][args.label or method] = summary["methods"][args.label or method]
+        path.write_text(json.dumps(current, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ SimCLR study, bench/tune_targets.py) and is scored by the online monitor's kNN o
 
     python bench/tune_all.py [METHOD ...]        # about 5 minutes per method on 2 cores in fp32
     python bench/tune_all.py --verify METHOD ... # the starting and the tuned recipe, 3 seeds each
+    python bench/tune_all.py --compare METHOD KEY=VALUE ...  # the starting recipe and it with these, 3 seeds each
     python bench/tune_all.py --table             # BENCHMARKS.md's table from the summary
 
 --verify trains the method's starting recipe and its study's recipe.yaml again with three seeds at the trials'
@@ -48,28 +49,46 @@ def last_knn(run: Path) -> float:
     return [r["monitor_knn"] for r in records if "monitor_knn" in r][-1]
 
 
-def verify(methods: list[str], summary: dict, path: Path) -> None:
+def seeds_knn(method: str, extra: list[str], tmp: str, label: str) -> dict:
+    """The method trained with ``extra`` at the trials' budget, once per seed: the last validation kNN of each."""
     import statistics
 
+    values = []
+    for seed in SEEDS:
+        run = Path(tmp) / f"{label}-{seed}"
+        command = ["train", method, *PROXY, "--backbone", BACKBONE.get(method, "conv6"), *extra, *VERIFY,
+                   "--seed", str(seed), "--out", str(run)]
+        subprocess.run([sys.executable, "-m", "selfsup.cli", *command], check=True, capture_output=True)
+        values.append(last_knn(run))
+    return {"seeds": values, "mean": statistics.fmean(values), "std": statistics.stdev(values)}
+
+
+def verify(methods: list[str], summary: dict, path: Path) -> None:
+    """Each method's starting recipe against its study's recipe.yaml, three seeds each."""
     for method in methods:
         record = summary["methods"][method]
         recipe = RESULTS / method / "recipe.yaml"
         result: dict = {"scored_on": "online monitor kNN, all 5,000 validation images, 10,000-image bank"}
         with tempfile.TemporaryDirectory() as tmp:
             for label, extra in (("start", []), ("tuned", ["--config", str(recipe)])):
-                values = []
-                for seed in SEEDS:
-                    run = Path(tmp) / f"{label}-{seed}"
-                    command = ["train", method, *PROXY, "--backbone", BACKBONE.get(method, "conv6"), *extra, *VERIFY,
-                               "--seed", str(seed), "--out", str(run)]
-                    subprocess.run([sys.executable, "-m", "selfsup.cli", *command], check=True, capture_output=True)
-                    values.append(last_knn(run))
-                result[label] = {"seeds": values, "mean": statistics.fmean(values),
-                                 "std": statistics.stdev(values)}
+                result[label] = seeds_knn(method, extra, tmp, label)
         result["tuned_minus_start_points"] = round(100 * (result["tuned"]["mean"] - result["start"]["mean"]), 2)
         record["verify"] = result
         path.write_text(json.dumps(summary, indent=1) + "\n")
         print(method, json.dumps(result), flush=True)
+
+
+def compare(method: str, sets: list[str], summary: dict, path: Path) -> None:
+    """The starting recipe against the same with ``sets`` (KEY=VALUE overrides; a candidate found elsewhere, e.g.
+    on the colour folder), three seeds each, into the method's ``compare`` records."""
+    result: dict = {"sets": sets, "scored_on": "online monitor kNN, all 5,000 validation images, 10,000-image bank"}
+    with tempfile.TemporaryDirectory() as tmp:
+        result["start"] = seeds_knn(method, [], tmp, "start")
+        result["candidate"] = seeds_knn(method, [arg for kv in sets for arg in ("--set", kv)], tmp, "candidate")
+    result["candidate_minus_start_points"] = round(100 * (result["candidate"]["mean"] - result["start"]["mean"]), 2)
+    summary["methods"].setdefault(method, {}).setdefault("compare", {})[" ".join(sets)] = result
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    print(method, json.dumps(result), flush=True)
 
 
 def table(summary: dict) -> str:
@@ -97,6 +116,11 @@ def main() -> None:
         path = RESULTS / "summary.json"
         summary = json.loads(path.read_text())
         verify(sys.argv[sys.argv.index("--verify") + 1:], summary, path)
+        return
+    if "--compare" in sys.argv:  # --compare METHOD KEY=VALUE ...
+        path = RESULTS / "summary.json"
+        method, *sets = sys.argv[sys.argv.index("--compare") + 1:]
+        compare(method, sets, json.loads(path.read_text()), path)
         return
     methods = sys.argv[1:] or list(METHODS)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -51,3 +51,27 @@ def test_the_cli_recipe_option(tmp_path) -> None:  # type: ignore[no-untyped-def
     result = invoke("train", "simclr", "--config", str(seed_config), "--recipe", "tuned", "--out", str(tmp_path / "r"))
     assert result.exit_code == 2 and "disagree" in result.output
     assert not (tmp_path / "r").exists()
+
+
+# Each method's tuned starting point, written out: (optimizer, lr, weight decay, batch, warm-up epochs). A change to
+# a recipe must change this table too, with the measurement behind it (README "Defaults and why").
+SGD_TUNED = ("sgd", 0.06, 5e-4, 128, 0.2)
+SEED_ADAM = ("adam", 1e-3, 1e-6, 256, 0.0)
+PINNED = {"simclr": SGD_TUNED, "byol": SGD_TUNED, "simsiam": SGD_TUNED, "directpred": SGD_TUNED,
+          "directcopy": SGD_TUNED, "nn-byol": SGD_TUNED, "barlow-twins": SEED_ADAM, "rotnet": SEED_ADAM,
+          "ae": SEED_ADAM, "dae": SEED_ADAM, "vae": SEED_ADAM, "cae": SEED_ADAM, "parallel-ae": SEED_ADAM,
+          "parallel-dae": SEED_ADAM, "layerwise": SEED_ADAM, "autodecoder": SEED_ADAM, "rae": SEED_ADAM}
+# the SimCLR study's temperature, and rae's MLP (its layer-wise copying needs linear layers)
+OTHER = {"simclr": {"params.temperature": 0.2}, "rae": {"backbone": "mlp"}}
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_each_tuned_recipe_is_the_measured_one(name: str) -> None:
+    required = {"params.neighbors": "neighbors.pt"} if name == "nn-byol" else {}
+    config = RunConfig.for_method(name, overrides=required)
+    optim = config.optim
+    got = (optim.optimizer, optim.lr, optim.weight_decay, config.train.batch_size, optim.warmup_epochs)
+    assert got[0] == PINNED[name][0] and got[1:] == pytest.approx(PINNED[name][1:]), (name, got)
+    assert config.backbone == OTHER.get(name, {}).get("backbone", "conv6")
+    if "params.temperature" in OTHER.get(name, {}):
+        assert config.params.temperature == pytest.approx(OTHER[name]["params.temperature"])
