@@ -158,6 +158,11 @@ def run_method(method: str, epochs: int, summary: dict, work: Path, sets: list[s
                summary, work)
 
 
+def slug(key: str) -> str:
+    """A folder name for a method or variant label: 'simsiam (lr 0.012)' -> 'simsiam-lr-0.012'."""
+    return "-".join("".join(c if c.isalnum() or c in ".-" else " " for c in key).split())
+
+
 def record_run(run: Path, key: str, command: list[str], exit_code: int, seconds: float, stderr: str, summary: dict,
                work: Path) -> None:
     """A finished run's record into the summary, its metrics, eval.json and config kept under RESULTS/key."""
@@ -173,7 +178,7 @@ def record_run(run: Path, key: str, command: list[str], exit_code: int, seconds:
     std = record.get("collapse", {}).get("embedding_std")
     record["survived"] = exit_code == 0 and (std is None or std >= threshold)
     summary["methods"][key] = record
-    keep = RESULTS / key
+    keep = RESULTS / slug(key)
     keep.mkdir(parents=True, exist_ok=True)
     for name in KEEP:
         if (run / name).exists():
@@ -231,8 +236,8 @@ def main() -> None:
     summary = json.loads(path.read_text()) if path.exists() else {"methods": {}}
     if args.refresh:
         for method, record in summary["methods"].items():
-            if (RESULTS / method / "metrics.jsonl").exists():
-                record["trace"] = trace(RESULTS / method / "metrics.jsonl")
+            if (RESULTS / slug(method) / "metrics.jsonl").exists():
+                record["trace"] = trace(RESULTS / slug(method) / "metrics.jsonl")
         path.write_text(json.dumps(summary, indent=1) + "\n")
     if args.table or args.refresh:
         print(table(summary))
