@@ -174,9 +174,10 @@ def record_run(run: Path, key: str, command: list[str], exit_code: int, seconds:
         record["collapse"] = last_collapse(run)
         record["trace"] = trace(run / "metrics.jsonl")
     record.update(figures(run))
-    threshold = 0.1  # selfsup.ops.collapse.COLLAPSE_THRESHOLD
+    from selfsup.ops.collapse import COLLAPSE_THRESHOLD
+
     std = record.get("collapse", {}).get("embedding_std")
-    record["survived"] = exit_code == 0 and (std is None or std >= threshold)
+    record["survived"] = exit_code == 0 and (std is None or std >= COLLAPSE_THRESHOLD)
     summary["methods"][key] = record
     keep = RESULTS / slug(key)
     keep.mkdir(parents=True, exist_ok=True)

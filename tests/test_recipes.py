@@ -29,10 +29,15 @@ def test_for_method_applies_the_recipe_and_seed_keeps_the_dataclass_defaults() -
         RunConfig.for_method("simclr", "best")
 
 
+def tuned_config(name: str) -> RunConfig:
+    """The method's tuned config, with nn-byol's one required input given."""
+    required = {"params.neighbors": "neighbors.pt"} if name == "nn-byol" else {}
+    return RunConfig.for_method(name, overrides=required)
+
+
 @pytest.mark.parametrize("name", METHODS.names())
 def test_every_recipe_builds(name: str) -> None:
-    required = {"params.neighbors": "neighbors.pt"} if name == "nn-byol" else {}  # its one required input
-    RunConfig.for_method(name, overrides=required)  # recipe keys are valid config keys of that method
+    tuned_config(name)  # recipe keys are valid config keys of that method
 
 
 def test_a_sweep_over_methods_gives_each_its_own_recipe() -> None:
@@ -67,8 +72,7 @@ OTHER = {"simclr": {"params.temperature": 0.2}, "rae": {"backbone": "mlp"}}
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_each_tuned_recipe_is_the_measured_one(name: str) -> None:
-    required = {"params.neighbors": "neighbors.pt"} if name == "nn-byol" else {}
-    config = RunConfig.for_method(name, overrides=required)
+    config = tuned_config(name)
     optim = config.optim
     got = (optim.optimizer, optim.lr, optim.weight_decay, config.train.batch_size, optim.warmup_epochs)
     assert got[0] == PINNED[name][0] and got[1:] == pytest.approx(PINNED[name][1:]), (name, got)
