@@ -307,3 +307,18 @@ def test_a_cae_step_that_needs_double_backward_is_never_compiled(monkeypatch: py
                                  False)
     weights = RunConfig.for_method("cae", overrides={"backbone": "mlp", "params.penalty": "weights"})
     assert build_method(weights, MethodContext(1, 28, 10)).compilable()
+
+
+@pytest.mark.parametrize("representation", ["latent", "backbone"])
+def test_the_vae_evaluates_the_representation_it_is_told(representation: str) -> None:
+    """The seed's default is the posterior mean (64 values on this MLP); the searchable other choice is the
+    backbone's 256 features, computed without the bottleneck."""
+    config = RunConfig().replace({"method": "vae", "backbone": "mlp", "representation": representation})
+    torch.manual_seed(0)
+    model = build_method(config, MethodContext(1, 16, 10)).eval()
+    x = torch.rand(3, 1, 16, 16)
+    features = model.embed(x)
+    if representation == "latent":
+        assert features.shape == (3, 64) and torch.equal(features, model.posterior(x)[0])
+    else:
+        assert features.shape == (3, 256) and torch.equal(features, model.backbone(x))
