@@ -17,6 +17,7 @@ The random-init encoder's figures under the same protocols (`selfsup baseline`) 
 
     pip install scikit-image                          # the photographs (bench extra)
     python bench/robust_folder.py [METHOD ...] [--epochs 150]   # about 10-30 minutes per method on 2 cores
+    python bench/robust_folder.py --references        # only the random-init references (Conv6; MLP for rae)
     python bench/robust_folder.py --table             # BENCHMARKS.md's table from the summary
     python bench/robust_folder.py --refresh           # the traces again from the kept metrics, then the table
 
@@ -187,19 +188,31 @@ def record_run(run: Path, key: str, command: list[str], exit_code: int, seconds:
     print(key, json.dumps({k: v for k, v in record.items() if k != "stderr_tail"}), flush=True)
 
 
-def baseline(summary: dict, work: Path) -> None:
-    out = work / "baseline"
-    done = selfsup("baseline", "--dataset", "image-folder", "--data-dir", str(FOLDER), "--out", str(out))
+def reference_key(backbone: str) -> str:
+    """Where the summary keeps the random-init figures of ``backbone`` (Conv6's under the original key)."""
+    return "random_init" if backbone == "conv6" else f"random_init_{backbone}"
+
+
+def baseline(summary: dict, work: Path, backbone: str = "conv6") -> None:
+    out = work / ("baseline" if backbone == "conv6" else f"baseline-{backbone}")
+    done = selfsup("baseline", "--dataset", "image-folder", "--data-dir", str(FOLDER), "--backbone", backbone,
+                   "--out", str(out))
     if done.returncode:
         raise SystemExit(f"the baseline failed: {done.stderr[-2000:]}")
-    summary["random_init"] = scores(json.loads((out / "random-init" / "eval.json").read_text()))
-    print("random-init", json.dumps(summary["random_init"]), flush=True)
+    summary[reference_key(backbone)] = scores(json.loads((out / "random-init" / "eval.json").read_text()))
+    print(f"random-init {backbone}", json.dumps(summary[reference_key(backbone)]), flush=True)
 
 
 def table(summary: dict) -> str:
     base = summary.get("random_init", {})
     rows = [f"Random-init Conv6 on the same folder: probe {base.get('probe_acc', float('nan')):.3f}, "
-            f"kNN {base.get('knn_acc', float('nan')):.3f}, NMI {base.get('kmeans_nmi', float('nan')):.3f}.", "",
+            f"kNN {base.get('knn_acc', float('nan')):.3f}, NMI {base.get('kmeans_nmi', float('nan')):.3f}."]
+    for method, backbone in BACKBONE.items():
+        other = summary.get(reference_key(backbone))
+        if other:
+            rows.append(f"Random-init {backbone.upper()} ({method}'s encoder, its reference): probe "
+                        f"{other['probe_acc']:.3f}, kNN {other['knn_acc']:.3f}, NMI {other['kmeans_nmi']:.3f}.")
+    rows += ["",
             "| method | survived | held | exit | last embedding std (min) | effective rank first -> last | "
             "validation kNN first -> last (best) | probe | kNN | NMI | minutes |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -229,6 +242,8 @@ def main() -> None:
     parser.add_argument("--label", default="", help="the name a variant is recorded under, e.g. 'simsiam (lr 0.03)'")
     parser.add_argument("--work", type=Path, default=Path("/tmp/selfsup-robust-runs"))
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--references", action="store_true",
+                        help="only the random-init references (Conv6 and every other backbone a method here uses)")
     parser.add_argument("--refresh", action="store_true", help="recompute each run's trace from its kept metrics")
     args = parser.parse_args()
     if (args.sets or args.label) and (len(args.methods) != 1 or not args.label or not args.sets):
@@ -248,9 +263,15 @@ def main() -> None:
     build(FOLDER)
     summary.update({"command": "python bench/robust_folder.py", "epochs": args.epochs,
                     "folder": f"10 photographs x ({TRAIN_PER_CLASS} train + {TEST_PER_CLASS} test) crops at {SIZE} px"})
-    if "random_init" not in summary:
-        baseline(summary, args.work)
-        path.write_text(json.dumps(summary, indent=1) + "\n")
+    for backbone in ("conv6", *sorted({BACKBONE[m] for m in args.methods if m in BACKBONE})):
+        # a reference missing from the summary is measured once (every process merges it into the file)
+        if reference_key(backbone) not in summary:
+            baseline(summary, args.work, backbone)
+            current = json.loads(path.read_text()) if path.exists() else summary
+            current[reference_key(backbone)] = summary[reference_key(backbone)]
+            path.write_text(json.dumps(current, indent=1) + "\n")
+    if args.references:
+        return
     for method in args.methods:
         run_method(method, args.epochs, summary, args.work, args.sets, args.label)
         # merged into the file as it is now: another process may have added its methods meanwhile
