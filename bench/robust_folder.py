@@ -138,10 +138,7 @@ def scores(record: dict) -> dict:
             "kmeans_nmi": record["kmeans"]["nmi"]}
 
 
-def run_method(method: str, epochs: int, summary: dict, work: Path, sets: list[str], label: str = "") -> None:
-    """Train and score one method; recorded under ``label`` (a variant: the method with ``sets``) or its name."""
-    run = work / (label or method)
-    shutil.rmtree(run, ignore_errors=True)
+def train_command(method: str, epochs: int, run: Path, sets: list[str], work: Path) -> list[str]:
     command = ["train", method, "--data-dir", str(FOLDER), "--dataset", "image-folder", "--epochs", str(epochs),
                "--quiet", "--out", str(run)]
     for assignment in sets:
@@ -149,10 +146,29 @@ def run_method(method: str, epochs: int, summary: dict, work: Path, sets: list[s
     if method in BACKBONE:
         command += ["--backbone", BACKBONE[method]]
     if method == "nn-byol":
+        command += ["--set", "neighbors=" + str(work / "neighbors.pt")]
+    return command
+
+
+def record_again(method: str, epochs: int, summary: dict, work: Path, sets: list[str], label: str = "") -> None:
+    """Record a run that finished (its eval.json written) when the recorder itself failed, without training."""
+    run = work / (label or method)
+    if not (run / "eval.json").exists():
+        raise SystemExit(f"{run} has no eval.json: train it (without --record)")
+    seconds = round((run / "eval.json").stat().st_mtime - (run / "config.yaml").stat().st_mtime, 1)
+    record_run(run, label or method, train_command(method, epochs, run, sets, work), 0, seconds, "", summary, work)
+    summary["methods"][label or method]["seconds_note"] = "recorded again with --record: config.yaml to eval.json"
+
+
+def run_method(method: str, epochs: int, summary: dict, work: Path, sets: list[str], label: str = "") -> None:
+    """Train and score one method; recorded under ``label`` (a variant: the method with ``sets``) or its name."""
+    run = work / (label or method)
+    shutil.rmtree(run, ignore_errors=True)
+    command = train_command(method, epochs, run, sets, work)
+    if method == "nn-byol":
         mined = selfsup("neighbors", str(work / "byol"), "--out", str(work / "neighbors.pt"))
         if mined.returncode:
             raise SystemExit(f"mining nn-byol's neighbours failed: {mined.stderr[-2000:]}")
-        command += ["--set", "neighbors=" + str(work / "neighbors.pt")]
     start = time.perf_counter()
     done = selfsup(*command)
     record_run(run, label or method, command, done.returncode, round(time.perf_counter() - start, 1), done.stderr,
@@ -242,6 +258,9 @@ def main() -> None:
     parser.add_argument("--label", default="", help="the name a variant is recorded under, e.g. 'simsiam (lr 0.03)'")
     parser.add_argument("--work", type=Path, default=Path("/tmp/selfsup-robust-runs"))
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--record", action="store_true",
+                        help="record the methods' finished run folders again without training (when the recorder "
+                             "failed); seconds from config.yaml's to eval.json's modification time")
     parser.add_argument("--references", action="store_true",
                         help="only the random-init references (Conv6 and every other backbone a method here uses)")
     parser.add_argument("--refresh", action="store_true", help="recompute each run's trace from its kept metrics")
@@ -273,7 +292,10 @@ def main() -> None:
     if args.references:
         return
     for method in args.methods:
-        run_method(method, args.epochs, summary, args.work, args.sets, args.label)
+        if args.record:
+            record_again(method, args.epochs, summary, args.work, args.sets, args.label)
+        else:
+            run_method(method, args.epochs, summary, args.work, args.sets, args.label)
         # merged into the file as it is now: another process may have added its methods meanwhile
         current = json.loads(path.read_text()) if path.exists() else summary
         current["methods"][args.label or method] = summary["methods"][args.label or method]
