@@ -249,6 +249,14 @@ def table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+def merge(path: Path, summary: dict, key: str, section: str = "") -> None:
+    """Write ``summary``'s entry ``key`` (under ``section``) into the summary file as the file is now: another
+    process may have added its own entries meanwhile."""
+    current = json.loads(path.read_text()) if path.exists() else summary
+    (current[section] if section else current)[key] = (summary[section] if section else summary)[key]
+    path.write_text(json.dumps(current, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("methods", nargs="*", default=list(METHODS))
@@ -286,9 +294,7 @@ def main() -> None:
         # a reference missing from the summary is measured once (every process merges it into the file)
         if reference_key(backbone) not in summary:
             baseline(summary, args.work, backbone)
-            current = json.loads(path.read_text()) if path.exists() else summary
-            current[reference_key(backbone)] = summary[reference_key(backbone)]
-            path.write_text(json.dumps(current, indent=1) + "\n")
+            merge(path, summary, reference_key(backbone))
     if args.references:
         return
     for method in args.methods:
@@ -296,10 +302,7 @@ def main() -> None:
             record_again(method, args.epochs, summary, args.work, args.sets, args.label)
         else:
             run_method(method, args.epochs, summary, args.work, args.sets, args.label)
-        # merged into the file as it is now: another process may have added its methods meanwhile
-        current = json.loads(path.read_text()) if path.exists() else summary
-        current["methods"][args.label or method] = summary["methods"][args.label or method]
-        path.write_text(json.dumps(current, indent=1) + "\n")
+        merge(path, summary, args.label or method, section="methods")
 
 
 if __name__ == "__main__":
