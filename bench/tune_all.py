@@ -4,7 +4,8 @@ Each study: the method's search space (selfsup/space.py and the method's ``searc
 recipe, whose values are the first trial; at most TRIALS trials or BUDGET of search per method, whichever ends
 first. A trial trains on 10,000 of the 55,000 training images for one epoch (the proxy that matched the hand-made
 SimCLR study, bench/tune_targets.py) and is scored by the online monitor's kNN on 1,000 validation images with a
-2,000-image bank; the test split is never read.
+2,000-image bank; the test split is never read. nn-byol's trials train on the cosine neighbours of a VAE trained at
+the same budget on the same images (method_args).
 
     python bench/tune_all.py [METHOD ...]        # about 5 minutes per method on 2 cores in fp32
     python bench/tune_all.py --verify METHOD ... # the starting and the tuned recipe, 3 seeds each
@@ -35,13 +36,31 @@ PROXY = ["--dataset", "fashion-mnist", "--limit", "10000", "--epochs", "1", "--q
          "--set", "monitor.bank=2000", "--set", "monitor.queries=1000"]
 TRIALS, BUDGET = "10", "5m"
 METHODS = ("byol", "simsiam", "directpred", "directcopy", "barlow-twins", "rotnet", "ae", "dae", "vae", "cae",
-           "parallel-ae", "parallel-dae", "layerwise", "autodecoder", "rae")
+           "parallel-ae", "parallel-dae", "layerwise", "autodecoder", "rae", "nn-byol")
 BACKBONE = {"rae": "mlp"}  # rae's layer-wise scheme needs an MLP; every other method trains Conv6
+# nn-byol's positives: cosine neighbours in the representation of a VAE trained at the trials' budget on the same
+# 10,000 images (seed 004 mines them in a VAE's latent space), mined once per machine and reused
+NEIGHBORS = Path(tempfile.gettempdir()) / "selfsup-tune-all" / "vae-proxy"
 KEEP = ("study.db", "tune.json", "trials.csv", "recipe.yaml", "report.md")
 
 
 SEEDS = (0, 1, 2)
 VERIFY = ["--no-eval", "--set", "monitor.bank=10000", "--set", "monitor.queries=5000"]
+
+
+def method_args(method: str) -> list[str]:
+    """The arguments every trial and verification run of ``method`` adds to the proxy budget: its encoder, and for
+    nn-byol the neighbour file of the proxy VAE (trained and mined first when missing)."""
+    args = ["--backbone", BACKBONE.get(method, "conv6")]
+    if method == "nn-byol":
+        mined = NEIGHBORS / "neighbors-cosine.pt"
+        if not mined.exists():
+            shutil.rmtree(NEIGHBORS, ignore_errors=True)
+            for command in (["train", "vae", *PROXY, "--backbone", "conv6", "--no-eval", "--out", str(NEIGHBORS)],
+                            ["neighbors", str(NEIGHBORS), "--metric", "cosine", "--k", "10"]):
+                subprocess.run([sys.executable, "-m", "selfsup.cli", *command], check=True, capture_output=True)
+        args += ["--set", f"params.neighbors={mined}"]
+    return args
 
 
 def last_knn(run: Path) -> float:
@@ -56,7 +75,7 @@ def seeds_knn(method: str, extra: list[str], tmp: str, label: str) -> dict:
     values = []
     for seed in SEEDS:
         run = Path(tmp) / f"{label}-{seed}"
-        command = ["train", method, *PROXY, "--backbone", BACKBONE.get(method, "conv6"), *extra, *VERIFY,
+        command = ["train", method, *PROXY, *method_args(method), *extra, *VERIFY,
                    "--seed", str(seed), "--out", str(run)]
         subprocess.run([sys.executable, "-m", "selfsup.cli", *command], check=True, capture_output=True)
         values.append(last_knn(run))
@@ -132,8 +151,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / method
             tic = time.perf_counter()
-            command = ["tune", method, *PROXY, "--backbone", BACKBONE.get(method, "conv6"), "--trials", TRIALS,
-                       "--budget", BUDGET, "--out", str(out)]
+            command = ["tune", method, *PROXY, *method_args(method), "--trials", TRIALS, "--budget", BUDGET,
+                       "--out", str(out)]
             done = subprocess.run([sys.executable, "-m", "selfsup.cli", *command], capture_output=True, text=True)
             record: dict = {"command": "selfsup " + " ".join(command[:-2]) + f" --out {method}",
                             "exit": done.returncode, "wall_seconds": round(time.perf_counter() - tic, 1)}
