@@ -63,11 +63,14 @@ def test_the_cli_recipe_option(tmp_path) -> None:  # type: ignore[no-untyped-def
 SGD_TUNED = ("sgd", 0.06, 5e-4, 128, 0.2)
 SEED_ADAM = ("adam", 1e-3, 1e-6, 256, 0.0)
 PINNED = {"simclr": SGD_TUNED, "byol": SGD_TUNED, "simsiam": SGD_TUNED, "directpred": SGD_TUNED,
-          "directcopy": SGD_TUNED, "nn-byol": SGD_TUNED, "barlow-twins": SEED_ADAM, "rotnet": SEED_ADAM,
+          "directcopy": SGD_TUNED, "nn-byol": SGD_TUNED, "barlow-twins": SEED_ADAM,
+          "rotnet": ("adam", 7.846e-3, 1.866e-5, 256, 1.292),
           "ae": SEED_ADAM, "dae": SEED_ADAM, "vae": SEED_ADAM, "cae": SEED_ADAM, "parallel-ae": SEED_ADAM,
           "parallel-dae": SEED_ADAM, "layerwise": SEED_ADAM, "autodecoder": SEED_ADAM, "rae": SEED_ADAM}
-# the SimCLR study's temperature, and rae's MLP (its layer-wise copying needs linear layers)
-OTHER = {"simclr": {"params.temperature": 0.2}, "rae": {"backbone": "mlp"}}
+# the SimCLR study's temperature, RotNet's study's classifier and augmentation strength, and rae's MLP (its
+# layer-wise copying needs linear layers)
+OTHER = {"simclr": {"params.temperature": 0.2}, "rotnet": {"params.hidden": 256, "augment.strength": 0.5289},
+         "rae": {"backbone": "mlp"}}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -79,3 +82,6 @@ def test_each_tuned_recipe_is_the_measured_one(name: str) -> None:
     assert config.backbone == OTHER.get(name, {}).get("backbone", "conv6")
     if "params.temperature" in OTHER.get(name, {}):
         assert config.params.temperature == pytest.approx(OTHER[name]["params.temperature"])
+    if "params.hidden" in OTHER.get(name, {}):
+        assert config.params.hidden == OTHER[name]["params.hidden"]
+        assert config.augment.strength == pytest.approx(OTHER[name]["augment.strength"])
