@@ -153,8 +153,8 @@ def plot_accuracy_against_time(records: list[RunRecord], path: Path) -> Path | N
     axis.set_xlabel("training seconds")
     axis.set_ylabel("validation kNN accuracy (monitor)")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
-    return save_figure(figure, path)
+    handles, labels = axis.get_legend_handles_labels()  # below the axis: inside, a legend of many runs hides curves
+    return save_with_legend_below(figure, handles, labels, path)
 
 
 def embedding_map(run_dir: Path, kind: str = "tsne", points: int = 1000, seed: int = 0) -> tuple[np.ndarray,
