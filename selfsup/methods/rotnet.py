@@ -40,7 +40,7 @@ class RotNet(Method):
     search_space = {**OPTIMISATION, "params.hidden": Choice((0, 256)), "augment.strength": Range(0.0, 1.0)}
     # `selfsup tune rotnet`'s best trial (bench/results/tune-all/rotnet, four significant figures): +5.4 validation kNN
     # points over the seeds' Adam 1e-3 at the proxy (3 seeds); at the standard budget on the validation split +1.3
-    # probe, +1.8 kNN, -0.95 NMI (one seed each; BENCHMARKS "Every method's study")
+    # probe, +1.8 kNN, -0.95 NMI (one seed each; BENCHMARKS "RotNet's tuned recipe")
     recipe = {"optim.optimizer": "adam", "optim.lr": 7.846e-3, "optim.weight_decay": 1.866e-5,
               "optim.warmup_epochs": 1.292, "train.batch_size": 256, "params.hidden": 256, "augment.strength": 0.5289}
 
