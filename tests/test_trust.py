@@ -50,6 +50,8 @@ def _bad_data(root: Path) -> None:
     (root / "misspelled.yaml").write_text("optm:\n  lr: 0.1\n")
     (root / "list.yaml").write_text("- simclr\n- byol\n")
     (root / "garbage.pt").write_bytes(b"\x80\x02 certainly not a neighbour file")
+    (root / "listrun").mkdir()
+    (root / "listrun" / "config.yaml").write_text("- not\n- a run\n")
     (root / "empty.yaml").write_text("backbone: mlp\ndata:\n  dataset: synthetic\nunknown_section: 1\n")
 
 
@@ -79,6 +81,7 @@ CASES = [
     (["train", "simclr", *QUICK, "--set", "data.val_size=5000", "--out", "{tmp}/o"], "val_size"),
     (["train", "simclr", *QUICK, "--out", "{run}"], "--resume"),
     (["train", "simclr", *QUICK, "--lr", "0.5", "--out", "{run}", "--resume"], "different config"),
+    (["train", "simclr", *QUICK, "--out", "{tmp}/listrun", "--resume"], "listrun/config.yaml is not a run's config"),
     (["train", "nn-byol", *QUICK, "--set", "neighbors={tmp}/missing.pt", "--out", "{tmp}/o"], "missing.pt"),
     (["train", "nn-byol", *QUICK, "--set", "neighbors={tmp}/garbage.pt", "--out", "{tmp}/o"], "garbage.pt"),
     (["train", "nn-byol", *QUICK, "--set", "neighbors={run}", "--out", "{tmp}/o"], "no neighbour file"),
@@ -264,3 +267,24 @@ def test_report_refuses_the_numbers_of_an_eval_json_of_another_config(trained: P
     assert rows["b"]["status"] == "stale" and "temperature" in rows["b"]["error"] and rows["b"]["linear_probe"] == ""
     assert rows["a"]["status"] == "done" and 0.25 < float(rows["a"]["linear_probe"]) < 1.0
     assert rows["c"]["status"] == "done" and float(rows["c"]["linear_probe"]) == 99.0 and rows["c"]["eval.knn_k"] == "7"
+
+
+def test_a_report_of_runs_committed_without_checkpoints_leaves_them_out_of_the_maps_only(
+        trained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """bench/results/runs holds runs without their checkpoints (gitignored): their tables and curves are reported,
+    and the embedding maps, which need the model, show the runs that have one."""
+    import csv
+
+    from selfsup.experiments.report import build_report
+
+    folder = tmp_path / "runs"
+    shutil.copytree(trained, folder / "with")
+    shutil.copytree(trained, folder / "without")
+    shutil.rmtree(folder / "without" / "checkpoints")
+    outputs = build_report(folder, "tsne", 40, baselines=False)
+    rows = {row["run"]: row for row in csv.DictReader(open(outputs["csv"]))}
+    assert rows["without"]["status"] == "done" and 0.25 < float(rows["without"]["linear_probe"]) < 1.0
+    assert (folder / "with" / "embedding-map-tsne-40.npz").exists()
+    assert not (folder / "without" / "embedding-map-tsne-40.npz").exists()
+    assert "plots/embedding-tsne.png" in outputs["md"].read_text()
+    assert "without has no checkpoint, so it is left out of the tsne maps" in caplog.text

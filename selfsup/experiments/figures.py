@@ -3,6 +3,7 @@ side, and 2-d maps (t-SNE / UMAP) of each run's representation."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ import numpy as np
 from selfsup.errors import ConfigError
 from selfsup.eval.plots import plt, save_figure
 from selfsup.experiments.records import PLOTTED, Group, RunRecord, short_key
+from selfsup.train.checkpoint import has_checkpoint
 from selfsup.train.rundir import read_metrics, read_run_config
+
+log = logging.getLogger(__name__)
 
 References = dict[str, dict[str, float]]  # label (raw pixels, random-init conv6) -> column -> level
 
@@ -160,7 +164,7 @@ def plot_accuracy_against_time(records: list[RunRecord], path: Path) -> Path | N
 def embedding_map(run_dir: Path, kind: str = "tsne", points: int = 1000, seed: int = 0) -> tuple[np.ndarray,
                                                                                                   np.ndarray]:
     """2-d map of ``points`` test images' representations (t-SNE or UMAP), cached in the run directory."""
-    cache = run_dir / f"embedding-map-{kind}-{points}.npz"
+    cache = _map_cache(run_dir, kind, points)
     if cache.exists():
         stored = np.load(cache)
         return stored["coords"], stored["labels"]
@@ -206,10 +210,22 @@ def project_2d(features: np.ndarray, kind: str = "tsne", seed: int = 0, iteratio
         features).astype(np.float32)
 
 
+def _map_cache(run_dir: Path, kind: str, points: int) -> Path:
+    return run_dir / f"embedding-map-{kind}-{points}.npz"
+
+
 def plot_embedding_maps(records: list[RunRecord], path: Path, kind: str = "tsne", points: int = 1000
                         ) -> Path | None:
-    """One scatter per finished run: the map of its scored split (eval.split: test, or val) coloured by label."""
-    maps = [(r, embedding_map(r.path, kind, points)) for r in records if r.status == "done"]
+    """One scatter per finished run: the map of its scored split (eval.split: test, or val) coloured by label.
+    A run with neither a checkpoint nor a cached map (a run committed without its checkpoint) is left out, with
+    a warning: its other tables and plots need only its files."""
+    maps = []
+    for record in (r for r in records if r.status == "done"):
+        if not (_map_cache(record.path, kind, points).exists()
+                or has_checkpoint(record.path / "checkpoints" / "last.pt")):
+            log.warning("%s has no checkpoint, so it is left out of the %s maps", record.path, kind)
+            continue
+        maps.append((record, embedding_map(record.path, kind, points)))
     if not maps:
         return None
     figure, axes = _small_multiples(len(maps), 3.4, 3.4)

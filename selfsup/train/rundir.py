@@ -70,6 +70,9 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
     checkpoint = run_dir / "checkpoints" / "last.pt"
     if config_path.exists():
         stored = read_yaml(config_path) or {}
+        if not isinstance(stored, dict):
+            raise RunDirectoryError(f"{config_path} is not a run's config (it holds a {type(stored).__name__}, not a "
+                                    "mapping); nothing was overwritten. Use another --out.")
         differences = config_differences(stored, config.to_dict())
         if differences:
             raise RunDirectoryError(
