@@ -288,3 +288,29 @@ def test_a_report_of_runs_committed_without_checkpoints_leaves_them_out_of_the_m
     assert not (folder / "without" / "embedding-map-tsne-40.npz").exists()
     assert "plots/embedding-tsne.png" in outputs["md"].read_text()
     assert "without has no checkpoint, so it is left out of the tsne maps" in caplog.text
+
+
+def test_bench_marks_a_reused_run_whose_training_config_is_not_the_recipe_today(trained: Path,
+                                                                              tmp_path: Path) -> None:
+    """A run under bench/results/runs trained before its method's recipe changed (RotNet's, 2026-12-02) is not the
+    recipe's figure: the table names it and says what differs, instead of passing it off as the recipe's."""
+    from selfsup.benchmark import render
+    from selfsup.benchmark.accuracy import method_config, recipe_differences
+
+    budget = {"limit": None, "epochs": 4}
+    same = tmp_path / "same"
+    same.mkdir()
+    (same / "config.yaml").write_text(method_config("rotnet", budget, {"eval.probe_epochs": 3}).to_yaml())
+    assert recipe_differences(same, "rotnet", budget) == []  # evaluation settings are evaluated again, not flagged
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "config.yaml").write_text(method_config("rotnet", budget, {"optim.lr": 0.001}).to_yaml())
+    assert recipe_differences(older, "rotnet", budget) == ["optim.lr: 0.001 -> 0.007846"]
+    elsewhere = recipe_differences(trained, "simclr", budget)  # trained on synthetic data with an MLP
+    assert "data.dataset: 'synthetic' -> 'fashion-mnist'" in elsewhere and "backbone: 'mlp' -> 'conv6'" in elsewhere
+    row = {"backbone": "conv6", "linear_probe": 0.9, "knn": 0.87, "kmeans_nmi": 0.59, "kmeans_accuracy": 0.5,
+           "trained_with_another_config": ["optim.lr: 0.001 -> 0.007846"]}
+    table = render({"machine": "m", "torch": "t", "budget": "standard", "date": "d", "accuracy": {"rotnet": row}})
+    assert "| rotnet (older config) | conv6 | 0.9000 |" in table
+    assert "`rotnet` run was trained before its recipe changed; it differs from what the benchmark trains today in " \
+           "optim.lr: 0.001 -> 0.007846" in table

@@ -128,11 +128,18 @@ def render(results: dict[str, Any]) -> str:
     if results.get("accuracy"):
         lines += ["| representation | backbone | linear probe | kNN | k-means NMI | k-means acc. | test rec. MSE "
                   "| images seen | s / epoch | scored on |", "|---|---|---|---|---|---|---|---|---|---|"]
+        older = {name: r["trained_with_another_config"] for name, r in results["accuracy"].items()
+                 if r.get("trained_with_another_config")}
         for name, r in results["accuracy"].items():
             mse = f"{r['reconstruction_mse']:.4f}" if "reconstruction_mse" in r else ""
             seen = f"{r['images_seen']:,}" if r.get("images_seen") else ""
-            lines.append(f"| {name} | {r['backbone'] or ''} | {r['linear_probe']:.4f} | {r['knn']:.4f} | "
+            lines.append(f"| {name}{' (older config)' if name in older else ''} | {r['backbone'] or ''} | "
+                         f"{r['linear_probe']:.4f} | {r['knn']:.4f} | "
                          f"{r['kmeans_nmi']:.4f} | {r['kmeans_accuracy']:.4f} | {mse} | {seen} | "
                          f"{r.get('seconds_per_epoch', '')} | {r.get('split', 'test')} |")
         lines.append("")
+        for name, differences in older.items():
+            lines += [f"Older config: the `{name}` run was trained before its recipe changed; it differs from what "
+                      f"the benchmark trains today in {'; '.join(differences)}. Move the run away to train the "
+                      "recipe.", ""]
     return "\n".join(lines)

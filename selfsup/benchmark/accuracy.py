@@ -11,7 +11,7 @@ from typing import Any
 from selfsup.benchmark.budgets import budget_tag
 from selfsup.config import EvalConfig, RunConfig
 from selfsup.eval.result import Evaluation
-from selfsup.train.rundir import evaluation_differences, read_run_config
+from selfsup.train.rundir import NEUTRAL_KEYS, config_differences, evaluation_differences, read_run_config
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,16 @@ def method_config(method: str, budget: dict[str, Any], extra: dict[str, Any] | N
     encoder), the budget."""
     return RunConfig.for_method(method, overrides={"dataset": "fashion-mnist", "limit": budget["limit"],
                                                    "epochs": budget["epochs"], **(extra or {})})
+
+
+def recipe_differences(run_dir: Path, method: str, budget: dict[str, Any]) -> list[str]:
+    """How the training config of a finished benchmark run differs from what the benchmark would train for
+    ``method`` today (its recipe changed since): empty when they agree. Evaluation settings (evaluated again
+    when they differ), keys that change only speed, and the neighbour file's path are left out."""
+    today = method_config(method, budget).to_dict()
+    return [line for line in config_differences(read_run_config(run_dir).to_dict(), today)
+            if (key := line.split(":")[0]) not in NEUTRAL_KEYS and not key.startswith("eval.")
+            and key != "params.neighbors"]
 
 
 def _mined_neighbors(source_method: str, budget: dict[str, Any], out: Path) -> Path:
@@ -98,8 +108,10 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
         METHODS.get(method)
         backbone = METHODS.get(method).recipe.get("backbone", "conv6")
         run_dir = out / "runs" / f"{method}{'' if backbone == 'conv6' else '-' + backbone}-{budget_tag(budget)}"
+        older: list[str] = []
         if (run_dir / "eval.json").exists():
             evaluation = current_evaluation(run_dir)
+            older = recipe_differences(run_dir, method, budget)
         elif existing_only:
             continue
         else:
@@ -110,6 +122,10 @@ def bench_accuracy(budget: dict[str, Any], out: Path, methods: list[str] | None 
             config = method_config(method, budget, extra)
             evaluation = train(config, out=run_dir, resume=True).eval
         rows[method] = {"backbone": backbone, **_summary(evaluation, budget["epochs"])}
+        if older:  # a reused run trained before the method's recipe changed: the row is that run's, said so
+            log.warning("%s was trained with another config than %s's recipe today (%s)", run_dir, method,
+                        "; ".join(older))
+            rows[method]["trained_with_another_config"] = older
     for backbone in sorted({row["backbone"] for row in rows.values()} | {"conv6"}):
         base_dir = out / "runs" / ("baseline" if backbone == "conv6" else f"baseline-{backbone}")
         names = ("raw-pixels", "random-init")
