@@ -276,3 +276,41 @@ def test_one_run_reads_each_split_once(tmp_path, monkeypatch) -> None:  # type: 
     metrics = (tmp_path / "run" / "metrics.jsonl").read_text()
     assert "monitor_knn" in metrics  # the monitor ran, on the validation images of the same read
     assert sorted(reads) == ["test", "train"]
+
+
+def _idx_folder(folder: Path, mean_pixel: float, n: int = 1200) -> Path:
+    """IDX files of n random 28 x 28 images whose mean pixel is about ``mean_pixel`` (in [0, 1])."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", n), ("t10k", n // 2)):
+        images = (rng.random((count, 28, 28)) < mean_pixel) * 255  # on/off pixels: the mean is the fraction on
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (count,)))
+    return folder
+
+
+@pytest.mark.parametrize("named, holds", [("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")])
+def test_one_idx_dataset_named_as_the_other_is_refused_with_exit_2(named: str, holds: str, tmp_path: Path) -> None:
+    """MNIST and Fashion-MNIST share their file names and format: Fashion-MNIST's files under --dataset mnist
+    trained on Fashion-MNIST while every record said MNIST. Told apart by the published mean pixel (0.1307 and
+    0.2860)."""
+    from click.testing import CliRunner
+
+    from selfsup.cli import cli
+
+    folder = _idx_folder(tmp_path / "files", {"mnist": 0.1307, "fashion-mnist": 0.2860}[holds])
+    result = CliRunner().invoke(cli, ["train", "simclr", "--dataset", named, "--data-dir", str(folder), "--epochs",
+                                      "1", "--set", "data.download=false", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert f"{folder} holds {holds}, not {named}" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+    assert len(load_dataset(holds, "train", folder, download=False)) == 1200  # named right, it reads
+
+
+def test_idx_files_near_neither_mean_are_read_as_named_and_a_parent_folder_finds_them(tmp_path: Path) -> None:
+    """A user's own IDX files (mean pixel 0.5 here) are read under either name; --data-dir naming the folder above
+    fashion-mnist/ reads the files there (it stopped with 'missing train-images-idx3-ubyte')."""
+    folder = _idx_folder(tmp_path / "fashion-mnist", 0.5)
+    for name in ("mnist", "fashion-mnist"):
+        assert len(load_dataset(name, "train", folder, download=False)) == 1200
+    assert len(load_dataset("fashion-mnist", "test", tmp_path, download=False)) == 600

@@ -52,6 +52,9 @@ class DatasetSpec:
     val_size: int | None = None
     configurable: bool = False  # size, channels and splits come from the config (data.image_size, ...), via options
     expects: str = ""  # the files a folder must hold, as said when --data-dir does not hold them
+    # the published mean pixel value (in [0, 1]) of the whole training split, for datasets that share a file format
+    # with another (MNIST and Fashion-MNIST): a folder of the other one's files is refused instead of read as this
+    pixel_mean: float | None = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -96,6 +99,7 @@ _register(DatasetSpec(
     name="fashion-mnist", expects=IDX_FILES,
      channels=1, image_size=28, num_classes=10, read=_idx_reader(FASHION_CLASSES),
     marker="t10k-labels-idx1-ubyte*", debian_package="dataset-fashion-mnist", classes=FASHION_CLASSES,
+    pixel_mean=0.2860,
     downloads=(
         Download(_FASHION_URL + "train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "train-images-idx3-ubyte.gz"),
         Download(_FASHION_URL + "train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", "train-labels-idx1-ubyte.gz"),
@@ -109,7 +113,7 @@ _MNIST_CLASSES = [str(i) for i in range(10)]
 _register(DatasetSpec(
     name="mnist", expects=IDX_FILES,
      channels=1, image_size=28, num_classes=10, read=_idx_reader(_MNIST_CLASSES),
-    marker="t10k-labels-idx1-ubyte*", classes=_MNIST_CLASSES,
+    marker="t10k-labels-idx1-ubyte*", classes=_MNIST_CLASSES, pixel_mean=0.1307,
     downloads=(
         Download(_MNIST_URL + "train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "train-images-idx3-ubyte.gz"),
         Download(_MNIST_URL + "train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", "train-labels-idx1-ubyte.gz"),
@@ -289,9 +293,11 @@ def _explicit_folder(spec: DatasetSpec, folder: Path, download: bool) -> Path:
         if folder.is_dir() or folder.is_file():
             return folder
         raise DatasetNotFoundError(f"data.data_dir {folder}: no such folder or list file")
-    for candidate in (folder, folder / spec.name):
-        if candidate.is_dir() and _has_marker(candidate, spec.marker):
-            return candidate
+    candidates = (folder, folder / spec.name)
+    for nested in (False, True):  # the files themselves before a folder that holds them one level down
+        for candidate in candidates:
+            if candidate.is_dir() and _has_marker(candidate, spec.marker, nested):
+                return candidate
     if download and spec.downloads:
         try:
             fetch(spec, folder)
@@ -327,8 +333,32 @@ def detect_dataset(folder: Path) -> str | None:
     return None
 
 
-def _has_marker(folder: Path, pattern: str) -> bool:
-    return any(folder.glob(pattern)) or any(folder.glob(f"*/{pattern}"))
+def _has_marker(folder: Path, pattern: str, nested: bool = True) -> bool:
+    """Whether ``folder`` holds ``pattern``, or with ``nested`` holds a folder that does (an archive's subfolder)."""
+    return any(folder.glob(pattern)) or (nested and any(folder.glob(f"*/{pattern}")))
+
+
+# how far a split's mean pixel may be from its dataset's published value (the test splits of MNIST and
+# Fashion-MNIST are 0.002 and 0.001 from their training splits'; the two datasets are 0.155 apart)
+PIXEL_MEAN_TOLERANCE = 0.02
+
+
+def check_identity(spec: DatasetSpec, dataset: ImageDataset, folder: Path) -> None:
+    """Refuse a whole split that is another dataset of the same file format: MNIST's files read as Fashion-MNIST or
+    the reverse (the readers cannot tell them apart). A split whose mean pixel is near neither is read: it may be
+    a user's own files in that format."""
+    if spec.pixel_mean is None or len(dataset) < 1000:
+        return
+    mean = float(dataset.images.float().mean()) / 255.0
+    if abs(mean - spec.pixel_mean) <= PIXEL_MEAN_TOLERANCE:
+        return
+    for other in map(DATASETS.get, DATASETS.names()):
+        if other.name != spec.name and other.pixel_mean is not None and \
+                abs(mean - other.pixel_mean) <= PIXEL_MEAN_TOLERANCE:
+            raise DatasetFileError(
+                f"{folder} holds {other.name}, not {spec.name}: its images' mean pixel is {mean:.4f}, "
+                f"{other.name}'s is {other.pixel_mean} and {spec.name}'s {spec.pixel_mean}; nothing was trained. "
+                f"Pass --dataset {other.name}, or point --data-dir at {spec.name}'s files")
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None,
@@ -340,6 +370,7 @@ def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = 
         raise ValueError(f"dataset {name!r} has splits {', '.join(spec.splits)}; got {split!r}")
     folder = locate(spec, data_dir, download)
     dataset = spec.read(folder, split, options or FolderOptions())
+    check_identity(spec, dataset, folder)
     dataset.name = name
     dataset.source = str(folder.resolve()) if spec.needs_files else "built in"
     return dataset
