@@ -30,7 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS_DIR = RESULTS / "runs-seeds"
 METHODS = ("simsiam", "parallel-ae", "parallel-dae", "byol")
 SEEDS = (0, 1, 2)
-PROTOCOLS = (("linear_probe", "probe"), ("knn", "kNN"), ("kmeans_nmi", "NMI"))
+PROTOCOLS = ("linear_probe", "knn", "kmeans_nmi")
 
 
 def run_dir(method: str, seed: int) -> Path:
@@ -77,6 +77,11 @@ def scores(path: Path) -> dict[str, float] | None:
             "kmeans_nmi": data["kmeans"]["nmi"]}
 
 
+def margins(scored: dict[str, float], base: dict[str, float]) -> dict[str, float]:
+    """``scored`` - ``base`` per protocol, in points."""
+    return {k: round(100 * (scored[k] - base[k]), 2) for k in PROTOCOLS}
+
+
 def train_missing(methods: list[str]) -> None:
     todo = [(m, s) for s in SEEDS for m in ("random-init", *methods) if not eval_file(m, s).exists()]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -93,35 +98,35 @@ def table(methods: list[str]) -> dict:
     summary: dict = {"command": "python bench/seed_spread.py", "seeds": list(SEEDS), "precision": "fp32",
                      "random_init": {str(s): v for s, v in base.items() if v}, "methods": {}}
     for method in methods:
-        per_seed = {s: scores(eval_file(method, s)) for s in SEEDS}
-        margins = {s: {k: round(100 * (v[k] - base[s][k]), 2) for k in v}
-                   for s, v in per_seed.items() if v and base[s]}
-        row: dict = {"scores": {str(s): v for s, v in per_seed.items() if v},
-                     "margins_points": {str(s): m for s, m in margins.items()}}
-        if len(margins) >= 2:
-            row["margin_mean"] = {k: round(statistics.fmean(m[k] for m in margins.values()), 2) for k, _ in PROTOCOLS}
-            row["margin_std"] = {k: round(statistics.stdev(m[k] for m in margins.values()), 2) for k, _ in PROTOCOLS}
+        files = {s: eval_file(method, s) for s in SEEDS}
+        per_seed = {s: found for s, path in files.items() if (found := scores(path))}
+        by_seed = {s: margins(v, base[s]) for s, v in per_seed.items() if base[s]}
+        row: dict = {"scores": {str(s): v for s, v in per_seed.items()},
+                     "margins_points": {str(s): m for s, m in by_seed.items()},
+                     "sources": {str(s): str(files[s].relative_to(RESULTS)) for s in per_seed}}
+        if len(by_seed) >= 2:
+            row["margin_mean"] = {k: round(statistics.fmean(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
+            row["margin_std"] = {k: round(statistics.stdev(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
         table_run, table_base = scores(table_eval_file(method)), scores(table_eval_file("random-init"))
         if table_run and table_base:
-            row["table_run"] = {"margins_points": {k: round(100 * (table_run[k] - table_base[k]), 2)
-                                                   for k in table_run},
+            row["table_run"] = {"margins_points": margins(table_run, table_base),
                                 "precision": precision(table_eval_file(method))}
-        row["sources"] = {str(s): str(eval_file(method, s).relative_to(RESULTS)) for s in per_seed if per_seed[s]}
         summary["methods"][method] = row
     return summary
 
 
 def markdown(summary: dict) -> str:
-    lines = ["| method | seeds | probe margin | kNN margin | NMI margin | table's run (seed 0) |",
+    """The table in BENCHMARKS "Learning"."""
+    lines = ["| method | seeds (fp32) | probe margin | kNN margin | NMI margin | the table's run (seed 0) |",
              "|---|---|---|---|---|---|"]
     for method, row in summary["methods"].items():
         seeds = ", ".join(row["margins_points"])
         if "margin_mean" in row:
-            cells = [f"{row['margin_mean'][k]:+.2f} ± {row['margin_std'][k]:.2f}" for k, _ in PROTOCOLS]
+            cells = [f"{row['margin_mean'][k]:+.2f} ± {row['margin_std'][k]:.2f}" for k in PROTOCOLS]
         else:
             cells = ["" for _ in PROTOCOLS]
         old = row.get("table_run")
-        old_cell = (" / ".join(f"{old['margins_points'][k]:+.2f}" for k, _ in PROTOCOLS) + f" ({old['precision']})"
+        old_cell = (" / ".join(f"{old['margins_points'][k]:+.2f}" for k in PROTOCOLS) + f" ({old['precision']})"
                     if old else "")
         lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + f" | {old_cell} |")
     return "\n".join(lines)

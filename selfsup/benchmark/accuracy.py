@@ -11,7 +11,7 @@ from typing import Any
 from selfsup.benchmark.budgets import budget_tag
 from selfsup.config import EvalConfig, RunConfig
 from selfsup.eval.result import Evaluation
-from selfsup.train.rundir import NEUTRAL_KEYS, config_differences, evaluation_differences, read_run_config
+from selfsup.train.rundir import evaluation_differences, read_run_config, result_differences
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,8 @@ def recipe_differences(run_dir: Path, method: str, budget: dict[str, Any]) -> li
     ``method`` today (its recipe changed since): empty when they agree. Evaluation settings (evaluated again
     when they differ), keys that change only speed, and the neighbour file's path are left out."""
     today = method_config(method, budget).to_dict()
-    return [line for line in config_differences(read_run_config(run_dir).to_dict(), today)
-            if (key := line.split(":")[0]) not in NEUTRAL_KEYS and not key.startswith("eval.")
-            and key != "params.neighbors"]
+    return [line for line in result_differences(read_run_config(run_dir).to_dict(), today, eval_keys=False)
+            if not line.startswith("params.neighbors:")]
 
 
 def _mined_neighbors(source_method: str, budget: dict[str, Any], out: Path) -> Path:

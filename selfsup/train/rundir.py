@@ -49,6 +49,13 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
+def result_differences(old: dict[str, Any], new: dict[str, Any], eval_keys: bool = True) -> list[str]:
+    """``config_differences`` that change a result: NEUTRAL_KEYS left out and, unless ``eval_keys``, the
+    evaluation's own settings (``eval.*``)."""
+    return [line for line in config_differences(old, new)
+            if line.split(":")[0] not in NEUTRAL_KEYS and (eval_keys or not line.startswith("eval."))]
+
+
 def evaluation_differences(evaluation: dict[str, Any], config: RunConfig, eval_keys: bool = True) -> list[str]:
     """How the config an eval.json was computed with (its ``config``) differs from ``config``, the run's own,
     leaving out NEUTRAL_KEYS and, unless ``eval_keys``, the evaluation's own settings (``selfsup eval --set``).
@@ -56,8 +63,7 @@ def evaluation_differences(evaluation: dict[str, Any], config: RunConfig, eval_k
     recorded = evaluation.get("config")
     if not isinstance(recorded, dict):
         return []
-    return [line for line in config_differences(recorded, config.to_dict())
-            if line.split(":")[0] not in NEUTRAL_KEYS and (eval_keys or not line.startswith("eval."))]
+    return result_differences(recorded, config.to_dict(), eval_keys)
 
 
 def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
