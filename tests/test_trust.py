@@ -50,6 +50,13 @@ def _bad_data(root: Path) -> None:
     (root / "misspelled.yaml").write_text("optm:\n  lr: 0.1\n")
     (root / "list.yaml").write_text("- simclr\n- byol\n")
     (root / "garbage.pt").write_bytes(b"\x80\x02 certainly not a neighbour file")
+    from PIL import Image
+
+    for split, count in (("train", 6), ("test", 3)):  # a folder of one class: every score would be a trivial 1
+        one_class = root / "oneclass" / split / "cats"
+        one_class.mkdir(parents=True)
+        for i in range(count):
+            Image.new("L", (12, 12), 40 * i).save(one_class / f"{i}.png")
     (root / "listrun").mkdir()
     (root / "listrun" / "config.yaml").write_text("- not\n- a run\n")
     (root / "empty.yaml").write_text("backbone: mlp\ndata:\n  dataset: synthetic\nunknown_section: 1\n")
@@ -89,6 +96,7 @@ CASES = [
     (["eval", "{run}", "--set", "eval.knn_k=0"], "knn_k"),
     (["eval", "{run}", "--split", "val", "--set", "data.val_size=-3"], "val_size"),
     (["baseline", "--dataset", "nope"], "nope"),
+    (["baseline", "--dataset", "image-folder", "--data-dir", "{tmp}/oneclass", "--out", "{tmp}/o"], "one class"),
     (["sweep", "simclr", "--grid", "bogus=1,2", "--out", "{tmp}/sweep"], "bogus"),
     (["sweep", "simclr", "--grid", "lr", "--out", "{tmp}/sweep"], "--grid"),
     (["report", "{tmp}/empty"], "holds no runs"),
@@ -116,6 +124,18 @@ def test_a_mistake_exits_2_with_one_clear_message(args: list[str], fragment: str
     assert fragment in output, output
     assert snapshot(trained) == before, "a failed command changed the run directory"
     assert not (tmp_path / "o" / "checkpoints").exists(), "a failed command started a run"
+
+
+def test_a_run_on_one_class_is_trained_but_not_scored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _bad_data(tmp_path)
+    run = tmp_path / "run"
+    code, output = run_cli("train", "ae", "--dataset", "image-folder", "--data-dir", str(tmp_path / "oneclass"),
+                           "--backbone", "mlp", "--epochs", "1", "--batch-size", "2", "--quiet", "--out", str(run))
+    assert code == 0 and "Traceback" not in output, output
+    assert (run / "checkpoints" / "last.pt").exists() and not (run / "eval.json").exists()
+    assert "one class (cats)" in caplog.text and "not evaluated" in caplog.text, caplog.text
+    code, output = run_cli("eval", str(run))
+    assert code == 2 and "one class" in output and "Traceback" not in output, output
 
 
 def test_the_table_is_at_least_25_cases() -> None:

@@ -93,6 +93,10 @@ def evaluation_splits(data: DataConfig, eval_config: EvalConfig, seed: int, plan
     if bool((splits.fit.labels < 0).all()):
         raise ConfigError(f"{data.data_dir or data.dataset} has no labels to fit a probe on; evaluate on a labelled "
                           "folder: --set data.eval_data_dir=FOLDER (one subfolder per class)")
+    if len(splits.fit.labels[splits.fit.labels >= 0].unique()) < 2:
+        raise ConfigError(f"{data.data_dir or data.dataset} holds one class, and the probe, kNN and k-means score how "
+                          "well classes are told apart (with one, every score is 1); evaluate on a folder with two "
+                          "or more class subfolders: --set data.eval_data_dir=FOLDER")
     fit = splits.fit
     if eval_config.split == "val":
         if splits.val is None:
