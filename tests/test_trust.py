@@ -12,6 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import QUICK, write_idx
+from PIL import Image
 
 from selfsup.cli import cli
 
@@ -50,8 +51,6 @@ def _bad_data(root: Path) -> None:
     (root / "misspelled.yaml").write_text("optm:\n  lr: 0.1\n")
     (root / "list.yaml").write_text("- simclr\n- byol\n")
     (root / "garbage.pt").write_bytes(b"\x80\x02 certainly not a neighbour file")
-    from PIL import Image
-
     for split, count in (("train", 6), ("test", 3)):  # a folder of one class: every score would be a trivial 1
         one_class = root / "oneclass" / split / "cats"
         one_class.mkdir(parents=True)
