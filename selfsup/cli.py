@@ -258,9 +258,10 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
 @click.option("--methods", default="all", show_default=True,
               help="Comma-separated methods for the accuracy benchmark, or 'all' (hours on 2 CPU cores).")
 @click.option("--existing-only", is_flag=True, help="Accuracy: tabulate the finished runs, train nothing.")
-@click.option("--markdown", default="BENCHMARKS.md", show_default=True, type=click.Path(dir_okay=False),
-              help="Accuracy: the file whose generated table is replaced (the text around it is kept); '' for none.")
-def bench(what: str, budget: str, out: str, methods: str, existing_only: bool, markdown: str) -> None:
+@click.option("--markdown", default=None, type=click.Path(dir_okay=False),
+              help="Accuracy: the file whose generated table is replaced (the text around it is kept); '' for none. "
+                   "Default: BENCHMARKS.md with the default --out, none with another --out.")
+def bench(what: str, budget: str, out: str, methods: str, existing_only: bool, markdown: str | None) -> None:
     """Measure throughput, data share, evaluation time and accuracy; writes JSON + Markdown to --out."""
     from selfsup import benchmark
     from selfsup.methods import METHODS
@@ -269,9 +270,16 @@ def bench(what: str, budget: str, out: str, methods: str, existing_only: bool, m
     for name in names:
         METHODS.get(name)
     command = f"selfsup bench {what} --budget {budget} --methods {methods}"
-    report = benchmark.run(what, budget, Path(out), names, existing_only,
-                          Path(markdown) if markdown else None, command)
+    report = benchmark.run(what, budget, Path(out), names, existing_only, bench_markdown(out, markdown), command)
     click.echo(report)
+
+
+def bench_markdown(out: str, markdown: str | None) -> Path | None:
+    """The file whose generated accuracy table `bench` replaces: --markdown when given ('' for none), else
+    BENCHMARKS.md for the default --out only, so a benchmark written elsewhere leaves the project's tables alone."""
+    if markdown is None:
+        return Path("BENCHMARKS.md") if Path(out) == Path("bench/results") else None
+    return Path(markdown) if markdown else None
 
 
 @cli.command()

@@ -345,6 +345,16 @@ def test_the_benchmark_table_replaces_only_its_own_block(tmp_path: Path) -> None
     assert path.read_text().endswith("Later notes.\n") and "| 3 |" in path.read_text()
 
 
+def test_a_benchmark_written_elsewhere_leaves_the_projects_tables_alone() -> None:
+    from selfsup.cli import bench_markdown
+
+    assert bench_markdown("bench/results", None) == Path("BENCHMARKS.md")  # the default --out: the project's file
+    assert bench_markdown("bench/results/", None) == Path("BENCHMARKS.md")
+    assert bench_markdown("/tmp/elsewhere", None) is None  # another --out: only OUT's own .md
+    assert bench_markdown("/tmp/elsewhere", "mine.md") == Path("mine.md")
+    assert bench_markdown("bench/results", "") is None
+
+
 def test_embed_writes_the_runs_own_features_of_a_folder(tmp_path: Path) -> None:
     import csv
 
