@@ -198,11 +198,13 @@ def _plot_run(run_dir: Path, config: RunConfig, method: Method, dataset: ImageDa
 def _evaluable(config: RunConfig, dataset: ImageDataset | None, run_dir: Path | None) -> bool:
     """False (with the command to run) for unlabeled or one-class training images and no labelled folder to evaluate
     on."""
-    if config.data.eval_data_dir is None and dataset is not None and bool((dataset.labels < 0).all()):
+    if config.data.eval_data_dir is not None or dataset is None:
+        return True
+    if bool((dataset.labels < 0).all()):
         log.warning("the training images have no labels, so the run was not evaluated; evaluate it on a labelled "
                     "folder: selfsup eval %s --set data.eval_data_dir=FOLDER", run_dir or "RUN")
         return False
-    if config.data.eval_data_dir is None and dataset is not None and len(dataset.classes) == 1:
+    if len(dataset.classes) == 1:  # the folder's classes, not those data.classes kept: evaluation scores them all
         log.warning("the training images are one class (%s), so the run was not evaluated (every score would be 1); "
                     "evaluate it on a folder of two or more classes: selfsup eval %s --set data.eval_data_dir=FOLDER",
                     dataset.classes[0], run_dir or "RUN")

@@ -250,11 +250,14 @@ def baseline(dataset: str, data_dir: str | None, backbone: str, seed: int, out: 
     click.echo(f"wrote {out}/raw-pixels/eval.json and {out}/random-init/eval.json")
 
 
+BENCH_OUT = "bench/results"  # where `bench` writes by default; only there does it also replace BENCHMARKS.md's tables
+
+
 @cli.command()
 @click.argument("what", type=click.Choice(["speed", "eval", "sweep", "stream", "accuracy", "all"]), default="all")
 @click.option("--budget", type=click.Choice(["quick", "standard", "long"]), default="standard", show_default=True,
               help="quick: a minute-scale smoke run; standard: the documented budget in BENCHMARKS.md.")
-@click.option("--out", default="bench/results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", default=BENCH_OUT, show_default=True, type=click.Path(file_okay=False))
 @click.option("--methods", default="all", show_default=True,
               help="Comma-separated methods for the accuracy benchmark, or 'all' (hours on 2 CPU cores).")
 @click.option("--existing-only", is_flag=True, help="Accuracy: tabulate the finished runs, train nothing.")
@@ -278,7 +281,7 @@ def bench_markdown(out: str, markdown: str | None) -> Path | None:
     """The file whose generated accuracy table `bench` replaces: --markdown when given ('' for none), else
     BENCHMARKS.md for the default --out only, so a benchmark written elsewhere leaves the project's tables alone."""
     if markdown is None:
-        return Path("BENCHMARKS.md") if Path(out) == Path("bench/results") else None
+        return Path("BENCHMARKS.md") if Path(out) == Path(BENCH_OUT) else None
     return Path(markdown) if markdown else None
 
 

@@ -6,6 +6,8 @@
 COMMON=(--epochs 2 --quiet --recipe seed --set eval.split=val --set eval.train_limit=10000 --set train.channels_last=on)
 # SimCLR's tuned optimisation (stage 2's best): SGD + momentum, weight decay 5e-4, a short warm-up
 SGD=(--set optim.optimizer=sgd --set optim.weight_decay=5e-4 --set optim.warmup_epochs=0.2)
+# stage 2's best cell (SimCLR's tuned recipe, lr given per cell): SGD as above, temperature 0.2, batch 128
+BEST=("${SGD[@]}" --set params.temperature=0.2 --batch-size 128)
 
 cell() {  # cell METHOD NAME [train options]: train into $OUT/NAME unless done; resume an interrupted cell
   local method=$1 name=$2; shift 2

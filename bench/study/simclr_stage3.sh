@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/study/lib.sh
 OUT=${OUT:-bench/results/study/simclr-stage3}
-BEST=("${SGD[@]}" --set params.temperature=0.2 --batch-size 128)
 cell simclr best-seed=1 "${BEST[@]}" --lr 0.06 --seed 1
 cell simclr best-lr=0.12 "${BEST[@]}" --lr 0.12
 cell simclr best-batch=64-lr=0.03 "${SGD[@]}" --set params.temperature=0.2 --batch-size 64 --lr 0.03

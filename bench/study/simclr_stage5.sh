@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 source bench/study/lib.sh
 OUT=${OUT:-bench/results/study/simclr-stage5}
 export OMP_NUM_THREADS=1
-TUNED=("${SGD[@]}" --set params.temperature=0.2 --batch-size 128 --lr 0.06
+TUNED=("${BEST[@]}" --lr 0.06
        --precision fp32 --set train.channels_last=auto --set train.threads=1)
 lane_a() {
   cell simclr tuned-fp32 "${TUNED[@]}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from summarize import figures  # the study's probe / knn / nmi of an eval.json (this script's folder)
+
 STAGE = Path(__file__).resolve().parents[2] / "bench" / "results" / "study" / "simclr-stage5"
 LEVERS = {"bn=all": ["--set", "params.projection_bn=all"],
           "crop=0.08-1": ["--set", "augment.crop_scale=0.08,1.0"],
@@ -22,7 +24,7 @@ TIE_POINTS = 0.3
 def scores(cell: str) -> dict[str, float]:
     data = json.loads((STAGE / cell / "eval.json").read_text())
     assert data["split"]["scored_on"] == "val", cell
-    return {"knn": data["knn"]["accuracy"], "nmi": data["kmeans"]["nmi"], "probe": data["linear_probe"]["accuracy"]}
+    return figures(data)
 
 
 def pick(cells: dict[str, dict[str, float]], leave_out: set[str]) -> str:
