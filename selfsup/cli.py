@@ -46,6 +46,8 @@ class GuardedGroup(click.Group):
             raise Fail(str(error), 1) from None
         except TrainingInterrupted as error:
             raise Fail(str(error), 130) from None
+        except KeyboardInterrupt:  # before training started or after it ended (click would exit 1, "Aborted!")
+            raise Fail("interrupted", 130) from None
         except MemoryError:
             raise Fail("out of memory; lower --batch-size or the model's sizes, or train on fewer images", 1) from None
         except OSError as error:  # a file or folder the system refused (permissions, a directory for a file, ...)

@@ -137,6 +137,17 @@ def test_a_run_on_one_class_is_trained_but_not_scored(tmp_path: Path, caplog: py
     assert code == 2 and "one class" in output and "Traceback" not in output, output
 
 
+def test_an_interrupt_before_training_starts_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from selfsup import api
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt  # Ctrl-C while the data loads: no step run, nothing to save
+
+    monkeypatch.setattr(api, "train", interrupted)
+    code, output = run_cli("train", "simclr", *QUICK, "--out", str(tmp_path / "run"))
+    assert code == 130 and "interrupted" in output and "Traceback" not in output, output
+
+
 def test_the_table_is_at_least_25_cases() -> None:
     assert len(CASES) >= 25
 
