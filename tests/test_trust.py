@@ -336,6 +336,11 @@ def test_bench_marks_a_reused_run_whose_training_config_is_not_the_recipe_today(
     older.mkdir()
     (older / "config.yaml").write_text(method_config("rotnet", budget, {"optim.lr": 0.001}).to_yaml())
     assert recipe_differences(older, "rotnet", budget) == ["optim.lr: 0.001 -> 0.007846"]
+    # the recipe writes the study's lr 0.007845577... to four digits: a run with the unrounded value is the recipe's,
+    # one 0.6 % off is not
+    for lr, expected in ((0.007845577141205887, []), (0.0078, ["optim.lr: 0.0078 -> 0.007846"])):
+        (older / "config.yaml").write_text(method_config("rotnet", budget, {"optim.lr": lr}).to_yaml())
+        assert recipe_differences(older, "rotnet", budget) == expected
     elsewhere = recipe_differences(trained, "simclr", budget)  # trained on synthetic data with an MLP
     assert "data.dataset: 'synthetic' -> 'fashion-mnist'" in elsewhere and "backbone: 'mlp' -> 'conv6'" in elsewhere
     row = {"backbone": "conv6", "linear_probe": 0.9, "knn": 0.87, "kmeans_nmi": 0.59, "kmeans_accuracy": 0.5,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,33 @@ def method_config(method: str, budget: dict[str, Any], extra: dict[str, Any] | N
                                                    "epochs": budget["epochs"], **(extra or {})})
 
 
+# a recipe writes a study's values to four significant digits: a run trained with the study's unrounded value is
+# the recipe's run
+RECIPE_DIGITS_TOLERANCE = 5e-4
+
+
+def _rounded_like(trained: dict[str, Any], today: dict[str, Any]) -> dict[str, Any]:
+    """``today`` with each float that agrees with ``trained``'s to RECIPE_DIGITS_TOLERANCE (relative) replaced by
+    ``trained``'s."""
+    out = dict(today)
+    for key, value in today.items():
+        old = trained.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[key] = _rounded_like(old, value)
+        elif (isinstance(value, float) and isinstance(old, float)
+              and math.isclose(old, value, rel_tol=RECIPE_DIGITS_TOLERANCE)):
+            out[key] = old
+    return out
+
+
 def recipe_differences(run_dir: Path, method: str, budget: dict[str, Any]) -> list[str]:
     """How the training config of a finished benchmark run differs from what the benchmark would train for
     ``method`` today (its recipe changed since): empty when they agree. Evaluation settings (evaluated again
-    when they differ), keys that change only speed, and the neighbour file's path are left out."""
-    today = method_config(method, budget).to_dict()
-    return [line for line in result_differences(read_run_config(run_dir).to_dict(), today, eval_keys=False)
+    when they differ), keys that change only speed, the neighbour file's path, and floats that the recipe writes
+    rounded (to four significant digits) are left out."""
+    trained = read_run_config(run_dir).to_dict()
+    today = _rounded_like(trained, method_config(method, budget).to_dict())
+    return [line for line in result_differences(trained, today, eval_keys=False)
             if not line.startswith("params.neighbors:")]
 
 
