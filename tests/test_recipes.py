@@ -69,9 +69,9 @@ PINNED = {"simclr": SGD_TUNED, "byol": SGD_TUNED, "simsiam": SGD_TUNED, "directp
           "rotnet": ("adam", 7.846e-3, 1.866e-5, 256, 1.292),
           "ae": SEED_ADAM, "dae": SEED_ADAM, "vae": SEED_ADAM, "cae": SEED_ADAM, "parallel-ae": SEED_ADAM,
           "parallel-dae": SEED_ADAM, "layerwise": SEED_ADAM, "autodecoder": SEED_ADAM, "rae": SEED_ADAM}
-# the SimCLR study's temperature, RotNet's study's classifier and augmentation strength, and rae's MLP (its
-# layer-wise copying needs linear layers)
-OTHER = {"simclr": {"params.temperature": 0.2}, "rotnet": {"params.hidden": 256, "augment.strength": 0.5289},
+# the SimCLR study's temperature, RotNet's study's classifier (its augmentation strength left at the default: RotNet
+# does not augment), and rae's MLP (its layer-wise copying needs linear layers)
+OTHER = {"simclr": {"params.temperature": 0.2}, "rotnet": {"params.hidden": 256, "augment.strength": 1.0},
          "rae": {"backbone": "mlp"}}
 
 

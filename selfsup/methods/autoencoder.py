@@ -53,6 +53,7 @@ class AutoencoderBase(Method):
 
     family = "reconstruction"
     reconstructs = True
+    augments = False  # reconstructs the image it is given; the denoising and parallel ones augment
     search_space = {**OPTIMISATION, **CODE}
     code_heads = 1  # the bottleneck outputs code_heads * latent_dim values (the VAE's mean and log-variance)
 
@@ -151,6 +152,7 @@ class DenoisingConfig(AutoencoderConfig):
 class DenoisingAutoencoder(AutoencoderBase):
     summary = "denoising autoencoder: reconstruct the clean image from a noisy or augmented one"
     Config = DenoisingConfig
+    augments = True  # with params.noise=augment the corruption is the view augmentation
     search_space = {**OPTIMISATION, **CODE, "params.noise": Choice(("gaussian", "mask", "salt-and-pepper")),
                     "params.noise_amount": Range(0.1, 0.6)}
 

@@ -71,6 +71,9 @@ class Method(nn.Module):
     search_space: ClassVar[Space] = OPTIMISATION
     num_stages: int = 1  # >1: training is split into stages, each with a fresh optimizer state and schedule
     multi_crop: ClassVar[bool] = False  # trains on augment.local_crops small crops beside its two global views
+    # make_views draws from ``self.augment``; False: no augment.* setting changes this method's training (it is not
+    # searched, and a benchmark run differing only there is the same run)
+    augments: ClassVar[bool] = True
 
     def __init__(self, backbone: nn.Module, params: Any, augment: ViewAugment, context: MethodContext) -> None:
         super().__init__()

@@ -39,6 +39,7 @@ class ParallelConfig(AutoencoderConfig):
 
 class ParallelBase(AutoencoderBase):
     Config = ParallelConfig
+    augments = True  # its second view is an augmentation
     search_space = {**AutoencoderBase.search_space, **VIEWS, "params.alpha": Range(1e-4, 10.0, log=True),
                     "params.embedding_loss": Choice(("mse", "cosine", "nt-xent"))}
     denoising: ClassVar[bool] = False
