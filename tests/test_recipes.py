@@ -68,11 +68,12 @@ PINNED = {"simclr": SGD_TUNED, "byol": SGD_TUNED, "simsiam": SGD_TUNED, "directp
           "directcopy": SGD_TUNED, "nn-byol": SGD_TUNED, "barlow-twins": SEED_ADAM,
           "rotnet": ("adam", 7.846e-3, 1.866e-5, 256, 1.292),
           "ae": SEED_ADAM, "dae": SEED_ADAM, "vae": SEED_ADAM, "cae": SEED_ADAM, "parallel-ae": SEED_ADAM,
-          "parallel-dae": SEED_ADAM, "layerwise": SEED_ADAM, "autodecoder": SEED_ADAM, "rae": SEED_ADAM}
+          "parallel-dae": SEED_ADAM, "layerwise": SEED_ADAM, "autodecoder": ("sgd", 1.162e-4, 7.127e-5, 128, 1.224),
+          "rae": SEED_ADAM}
 # the SimCLR study's temperature, RotNet's study's classifier (its augmentation strength left at the default: RotNet
-# does not augment), and rae's MLP (its layer-wise copying needs linear layers)
+# does not augment), the auto-decoder study's code size, and rae's MLP (its layer-wise copying needs linear layers)
 OTHER = {"simclr": {"params.temperature": 0.2}, "rotnet": {"params.hidden": 256, "augment.strength": 1.0},
-         "rae": {"backbone": "mlp"}}
+         "autodecoder": {"params.latent_dim": 256}, "rae": {"backbone": "mlp"}}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
