@@ -9,7 +9,8 @@ protocol; the random-init encoder under the same protocol is the reference.
 
 Reads bench/results/runs-tuned/METHOD-full-x4/eval.json (the study recipe) and the seeds' settings from
 runs-tuned/METHOD-seed-settings-full-x4/eval.json or, where that was not trained, the accuracy table's run
-evaluated again on the validation split (runs/METHOD-full-x4/eval-val.json). Writes runs-tuned/decisions.json and
+evaluated again on the validation split (runs/METHOD-full-x4/eval-val.json, or runs/METHOD-seed-settings-full-x4/
+once an adopted recipe's run replaced it in the table). Writes runs-tuned/decisions.json and
 prints the table in BENCHMARKS "Every method's study".
 """
 
@@ -38,8 +39,13 @@ def figures(path: Path) -> dict[str, float]:
 
 
 def seed_settings(method: str) -> Path:
-    own = TUNED / f"{method}-seed-settings-full-x4" / "eval.json"
-    return own if own.exists() else RESULTS / "runs" / f"{method}-full-x4" / "eval-val.json"
+    """The seeds' settings' validation figures: their own run, or the table's run evaluated on validation (moved to
+    runs/METHOD-seed-settings-full-x4 once the study recipe's run took its place in the table)."""
+    for path in (TUNED / f"{method}-seed-settings-full-x4" / "eval.json",
+                 RESULTS / "runs" / f"{method}-seed-settings-full-x4" / "eval-val.json"):
+        if path.exists():
+            return path
+    return RESULTS / "runs" / f"{method}-full-x4" / "eval-val.json"
 
 
 def decide(study: dict[str, float], seeds: dict[str, float]) -> tuple[bool, dict[str, float]]:
