@@ -341,6 +341,12 @@ def test_bench_marks_a_reused_run_whose_training_config_is_not_the_recipe_today(
     for lr, expected in ((0.007845577141205887, []), (0.0078, ["optim.lr: 0.0078 -> 0.007846"])):
         (older / "config.yaml").write_text(method_config("rotnet", budget, {"optim.lr": lr}).to_yaml())
         assert recipe_differences(older, "rotnet", budget) == expected
+    # RotNet never reads augment.*: a run trained with its study's (no-op) strength is the recipe's run; for a method
+    # that augments, the strength is a difference
+    (older / "config.yaml").write_text(method_config("rotnet", budget, {"augment.strength": 0.5289}).to_yaml())
+    assert recipe_differences(older, "rotnet", budget) == []
+    (older / "config.yaml").write_text(method_config("simclr", budget, {"augment.strength": 0.5}).to_yaml())
+    assert recipe_differences(older, "simclr", budget) == ["augment.strength: 0.5 -> 1.0"]
     elsewhere = recipe_differences(trained, "simclr", budget)  # trained on synthetic data with an MLP
     assert "data.dataset: 'synthetic' -> 'fashion-mnist'" in elsewhere and "backbone: 'mlp' -> 'conv6'" in elsewhere
     row = {"backbone": "conv6", "linear_probe": 0.9, "knn": 0.87, "kmeans_nmi": 0.59, "kmeans_accuracy": 0.5,
