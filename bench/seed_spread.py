@@ -28,7 +28,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS_DIR = RESULTS / "runs-seeds"
-METHODS = ("simsiam", "parallel-ae", "parallel-dae", "byol", "ae")
+METHODS = ("simsiam", "parallel-ae", "parallel-dae", "byol", "ae", "barlow-twins")
 SEEDS = (0, 1, 2)
 PROTOCOLS = ("linear_probe", "knn", "kmeans_nmi")
 
