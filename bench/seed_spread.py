@@ -26,6 +26,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from selfsup.eval.result import Evaluation
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS_DIR = RESULTS / "runs-seeds"
 METHODS = ("simsiam", "parallel-ae", "parallel-dae", "byol", "ae", "barlow-twins")
@@ -71,10 +73,9 @@ def precision(path: Path) -> str:
 def scores(path: Path) -> dict[str, float] | None:
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
-    assert data["split"]["scored_on"] == "test", f"{path} is not scored on the test split"
-    return {"linear_probe": data["linear_probe"]["accuracy"], "knn": data["knn"]["accuracy"],
-            "kmeans_nmi": data["kmeans"]["nmi"]}
+    evaluation = Evaluation.read(path)
+    assert evaluation.scored_on == "test", f"{path} is not scored on the test split"
+    return {"linear_probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy, "kmeans_nmi": evaluation.nmi}
 
 
 def margins(scored: dict[str, float], base: dict[str, float]) -> dict[str, float]:

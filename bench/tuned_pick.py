@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from selfsup.eval.result import Evaluation
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TUNED = RESULTS / "runs-tuned"
 PROTOCOLS = ("probe", "knn", "nmi")
@@ -32,10 +34,10 @@ CONV6_REFERENCE = TUNED / "baseline-conv6-val" / "random-init" / "eval.json"
 
 
 def figures(path: Path) -> dict[str, float]:
-    data = json.loads(path.read_text())
-    if data["split"]["scored_on"] != "val":
+    evaluation = Evaluation.read(path)
+    if evaluation.scored_on != "val":
         raise SystemExit(f"{path} is not scored on the validation split")
-    return {"probe": data["linear_probe"]["accuracy"], "knn": data["knn"]["accuracy"], "nmi": data["kmeans"]["nmi"]}
+    return {"probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy, "nmi": evaluation.nmi}
 
 
 def seed_settings(method: str) -> Path:

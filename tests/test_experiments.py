@@ -192,7 +192,8 @@ def test_report_html_renders_the_table_and_plots_in_headless_chromium(alpha_swee
 
 COMMITTED_RUNS = Path(__file__).resolve().parent.parent / "bench" / "results" / "runs"
 TEN_RUNS = ("simclr-full-x4", "simclr-full-x20", "byol-full-x4", "simsiam-full-x4", "directpred-full-x4",
-            "directcopy-full-x4", "barlow-twins-full-x4", "rotnet-seed-settings-full-x4", "parallel-dae-full-x4", "ae-full-x4")
+            "directcopy-full-x4", "barlow-twins-full-x4", "rotnet-seed-settings-full-x4", "parallel-dae-full-x4",
+            "ae-full-x4")
 
 
 def legend_overlaps(figure) -> list[str]:  # type: ignore[no-untyped-def]
