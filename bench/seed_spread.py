@@ -30,7 +30,8 @@ from selfsup.eval.result import Evaluation
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS_DIR = RESULTS / "runs-seeds"
-METHODS = ("simsiam", "parallel-ae", "parallel-dae", "byol", "ae", "barlow-twins", "directpred", "directcopy", "nn-byol")
+METHODS = ("simsiam", "parallel-ae", "parallel-dae", "byol", "ae", "barlow-twins", "directpred", "directcopy",
+           "nn-byol")
 SEEDS = (0, 1, 2)
 PROTOCOLS = ("linear_probe", "knn", "kmeans_nmi")
 
