@@ -37,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from selfsup.eval.result import Evaluation
+from selfsup.train.rundir import parse_metrics
+
 RESULTS = Path(__file__).resolve().parent / "results" / "robust-folder"
 FOLDER = Path("/tmp/selfsup-robust-folder")
 TRAIN_PER_CLASS, TEST_PER_CLASS, SIZE, SEED = 150, 50, 32, 0
@@ -102,7 +105,7 @@ def selfsup(*args: str) -> subprocess.CompletedProcess:
 
 
 def last_collapse(run: Path) -> dict:
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = parse_metrics(run / "metrics.jsonl")
     logged = [r for r in records if "embedding_std" in r]
     if not logged:
         return {}
@@ -114,7 +117,7 @@ def last_collapse(run: Path) -> dict:
 def trace(metrics: Path) -> dict:
     """How the run went: the online monitor's validation kNN (first, best, last) and the embeddings' effective rank
     (first and last logged): a dimensional collapse keeps the embedding std up while the rank and kNN fall."""
-    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    records = parse_metrics(metrics)
     knn = [r["monitor_knn"] for r in records if "monitor_knn" in r]
     rank = [r["effective_rank"] for r in records if "effective_rank" in r]
     out = {}
@@ -127,15 +130,14 @@ def trace(metrics: Path) -> dict:
 
 def figures(run: Path) -> dict:
     path = run / "eval.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
     # a run stopped by the collapse monitor writes an eval.json with empty protocols
-    return scores(record) if record.get("linear_probe", {}).get("accuracy") is not None else {}
+    return scores(path) if path.exists() and Evaluation.read(path).has_figures else {}
 
 
-def scores(record: dict) -> dict:
+def scores(path: Path) -> dict:
     """An eval.json's three headline figures."""
-    return {"probe_acc": record["linear_probe"]["accuracy"], "knn_acc": record["knn"]["accuracy"],
-            "kmeans_nmi": record["kmeans"]["nmi"]}
+    evaluation = Evaluation.read(path)
+    return {"probe_acc": evaluation.probe_accuracy, "knn_acc": evaluation.knn_accuracy, "kmeans_nmi": evaluation.nmi}
 
 
 def train_command(method: str, epochs: int, run: Path, sets: list[str], work: Path) -> list[str]:
@@ -215,7 +217,7 @@ def baseline(summary: dict, work: Path, backbone: str = "conv6") -> None:
                    "--out", str(out))
     if done.returncode:
         raise SystemExit(f"the baseline failed: {done.stderr[-2000:]}")
-    summary[reference_key(backbone)] = scores(json.loads((out / "random-init" / "eval.json").read_text()))
+    summary[reference_key(backbone)] = scores(out / "random-init" / "eval.json")
     print(f"random-init {backbone}", json.dumps(summary[reference_key(backbone)]), flush=True)
 
 

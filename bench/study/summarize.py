@@ -10,32 +10,34 @@ step and at each epoch end (bank of 5,000 training images, 2,000 validation quer
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
+from selfsup.eval.result import Evaluation
+from selfsup.train.rundir import read_metrics
+
 ROOT = Path(__file__).resolve().parents[2] / "bench" / "results" / "study"
-PROTOCOLS = (("probe", ("linear_probe", "accuracy")), ("knn", ("knn", "accuracy")), ("nmi", ("kmeans", "nmi")))
+PROTOCOLS = (("probe", "probe_accuracy"), ("knn", "knn_accuracy"), ("nmi", "nmi"))
 
 
-def figures(evaluation: dict) -> dict[str, float]:
-    return {name: evaluation[a][b] for name, (a, b) in PROTOCOLS}
+def figures(evaluation: Evaluation) -> dict[str, float]:
+    return {name: getattr(evaluation, attribute) for name, attribute in PROTOCOLS}
 
 
 def main() -> None:
-    baselines = {name: figures(json.loads((ROOT / "baseline-val" / name / "eval.json").read_text()))
+    baselines = {name: figures(Evaluation.read(ROOT / "baseline-val" / name / "eval.json"))
                  for name in ("random-init", "raw-pixels")}
     rows = []
     for stage in sorted(p for p in ROOT.iterdir() if p.is_dir() and p.name != "baseline-val"):
         for run in sorted(p for p in stage.iterdir() if (p / "eval.json").exists()):
-            evaluation = json.loads((run / "eval.json").read_text())
-            assert evaluation["split"]["scored_on"] == "val", run
-            metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            evaluation = Evaluation.read(run / "eval.json")
+            assert evaluation.scored_on == "val", run
+            metrics = read_metrics(run)
             monitor = [m["monitor_knn"] for m in metrics if "monitor_knn" in m]
             row = {"stage": stage.name, "run": run.name, **{k: round(v, 4) for k, v in figures(evaluation).items()}}
             row.update({f"{k}_margin": round(100 * (row[k] - baselines["random-init"][k]), 2) for k, _ in PROTOCOLS})
-            row["train_seconds"] = evaluation["training"]["seconds"]
-            row["images_seen"] = evaluation["training"].get("images_seen", "")
+            row["train_seconds"] = evaluation.training_seconds
+            row["images_seen"] = evaluation.training.get("images_seen", "")
             row["monitor"] = " ".join(f"{v:.3f}" for v in monitor)
             rows.append(row)
     for name, values in baselines.items():
