@@ -48,7 +48,7 @@ def command(method: str, seed: int) -> list[str]:
     resume = ["--resume"] if Path(out).exists() else []
     # nn-byol's positives: the neighbours of a VAE retrained here at seed 0 (the table's VAE checkpoint, whose
     # neighbours the table's nn-byol run used, is not committed); the plan says why
-    inputs = ["--set", f"neighbors={NEIGHBOURS}"] if method == "nn-byol" else []
+    inputs = ["--set", f"neighbors={os.path.relpath(NEIGHBOURS)}"] if method == "nn-byol" else []
     return ["train", method, "--dataset", "fashion-mnist", "--epochs", "4", "--precision", "fp32",
             "--seed", str(seed), "--set", "train.threads=1", *inputs, "--quiet", "--out", out, *resume]
 
