@@ -35,7 +35,9 @@ def test_the_neighbours_and_predictions_are_the_evaluations_knn(trained: Path, e
     assert run.scored == evaluation["split"]["scored_images"] == len(explored.labels)
     assert run.accuracy == pytest.approx(evaluation["knn"]["accuracy"], abs=1e-9)
     config = RunConfig.from_yaml(trained / "config.yaml")
-    reference = baseline(backbone=config.backbone, data=config.data, eval_config=config.eval)["random-init"]
+    with pytest.MonkeyPatch.context() as patch:  # the cache explore measured eval.precision=auto in: the same mode
+        patch.setenv("XDG_CACHE_HOME", str(trained.parent / "cache"))
+        reference = baseline(backbone=config.backbone, data=config.data, eval_config=config.eval)["random-init"]
     assert random_init.accuracy == pytest.approx(reference.knn["accuracy"], abs=1e-9)
     assert run.accuracy != random_init.accuracy
     # each shown image's first neighbour is its most similar bank image; the bank images are those listed
