@@ -46,11 +46,14 @@ def command(method: str, seed: int) -> list[str]:
     if method == "random-init":
         return ["baseline", "--seed", str(seed), "--out", out]
     resume = ["--resume"] if Path(out).exists() else []
+    # eval.precision=fp32: `auto` measures bf16 extraction faster on CPUs with AMX (the tenth session's runs were
+    # extracted in bf16 that way; BENCHMARKS says so), and the baselines are extracted in fp32
     # nn-byol's positives: the neighbours of a VAE retrained here at seed 0 (the table's VAE checkpoint, whose
     # neighbours the table's nn-byol run used, is not committed); the plan says why
     inputs = ["--set", f"neighbors={os.path.relpath(NEIGHBOURS)}"] if method == "nn-byol" else []
     return ["train", method, "--dataset", "fashion-mnist", "--epochs", "4", "--precision", "fp32",
-            "--seed", str(seed), "--set", "train.threads=1", *inputs, "--quiet", "--out", out, *resume]
+            "--seed", str(seed), "--set", "train.threads=1", "--set", "eval.precision=fp32", *inputs, "--quiet",
+            "--out", out, *resume]
 
 
 def table_eval_file(method: str) -> Path:
