@@ -130,13 +130,15 @@ def trace(metrics: Path) -> dict:
 
 def figures(run: Path) -> dict:
     path = run / "eval.json"
-    # a run stopped by the collapse monitor writes an eval.json with empty protocols
-    return scores(path) if path.exists() and Evaluation.read(path).has_figures else {}
-
-
-def scores(path: Path) -> dict:
-    """An eval.json's three headline figures."""
+    if not path.exists():
+        return {}
     evaluation = Evaluation.read(path)
+    # a run stopped by the collapse monitor writes an eval.json with empty protocols
+    return scores(evaluation) if evaluation.has_figures else {}
+
+
+def scores(evaluation: Evaluation) -> dict:
+    """An eval.json's three headline figures."""
     return {"probe_acc": evaluation.probe_accuracy, "knn_acc": evaluation.knn_accuracy, "kmeans_nmi": evaluation.nmi}
 
 
@@ -217,7 +219,7 @@ def baseline(summary: dict, work: Path, backbone: str = "conv6") -> None:
                    "--out", str(out))
     if done.returncode:
         raise SystemExit(f"the baseline failed: {done.stderr[-2000:]}")
-    summary[reference_key(backbone)] = scores(out / "random-init" / "eval.json")
+    summary[reference_key(backbone)] = scores(Evaluation.read(out / "random-init" / "eval.json"))
     print(f"random-init {backbone}", json.dumps(summary[reference_key(backbone)]), flush=True)
 
 
