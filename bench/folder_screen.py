@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from robust_folder import DEGRADED, FOLDER, RESULTS, build
+from robust_folder import DEGRADED, FOLDER, RESULTS, WORK, build, train_command
 
 from selfsup.train.rundir import parse_metrics
 
@@ -54,9 +54,8 @@ def main() -> None:
     if run.exists():
         raise SystemExit(f"{run} exists; choose another --name")
     build(FOLDER)
-    command = [sys.executable, "-m", "selfsup.cli", "train", args.method, "--data-dir", str(FOLDER), "--dataset",
-               "image-folder", "--epochs", "150", "--quiet", "--set", "train.threads=1",
-               *[item for s in args.sets for item in ("--set", s)], "--out", str(run)]
+    command = [sys.executable, "-m", "selfsup.cli",
+               *train_command(args.method, 150, run, ["train.threads=1", *args.sets], WORK)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     started = time.time()
     with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as process:

@@ -42,6 +42,7 @@ from selfsup.train.rundir import parse_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results" / "robust-folder"
 FOLDER = Path("/tmp/selfsup-robust-folder")
+WORK = Path("/tmp/selfsup-robust-runs")  # the runs (and nn-byol's neighbour file) before their records are kept
 TRAIN_PER_CLASS, TEST_PER_CLASS, SIZE, SEED = 150, 50, 32, 0
 # the joint-embedding family first: a too-short warm-up collapses it (the autoencoders have no collapse to fall into)
 METHODS = ("simclr", "byol", "simsiam", "directpred", "directcopy", "barlow-twins", "nn-byol", "rotnet", "ae", "dae",
@@ -268,7 +269,7 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="a variant: train the (one) method with this override too (repeatable); needs --label")
     parser.add_argument("--label", default="", help="the name a variant is recorded under, e.g. 'simsiam (lr 0.03)'")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/selfsup-robust-runs"))
+    parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--record", action="store_true",
                         help="record the methods' finished run folders again without training (when the recorder "
