@@ -3,6 +3,7 @@ linked selection, confusion cells), with no console errors."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -14,13 +15,20 @@ from browser import ARTIFACTS, available, chromium
 from conftest import invoke
 
 
+@contextlib.contextmanager
+def measured_cache(trained: Path):  # type: ignore[no-untyped-def]
+    """One cache for eval.precision=auto's measurement: code paths compared in it extract in the same mode."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(trained.parent / "cache"))
+        yield
+
+
 @pytest.fixture(scope="module")
 def explored(trained: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The session's trained SimCLR run beside its random-init encoder, every test image shown."""
     from selfsup.experiments.explore import explore
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(trained.parent / "cache"))
+    with measured_cache(trained):
         return explore([trained], against="random-init", n=100_000, k=5, progress=False)
 
 
@@ -35,8 +43,7 @@ def test_the_neighbours_and_predictions_are_the_evaluations_knn(trained: Path, e
     assert run.scored == evaluation["split"]["scored_images"] == len(explored.labels)
     assert run.accuracy == pytest.approx(evaluation["knn"]["accuracy"], abs=1e-9)
     config = RunConfig.from_yaml(trained / "config.yaml")
-    with pytest.MonkeyPatch.context() as patch:  # the cache explore measured eval.precision=auto in: the same mode
-        patch.setenv("XDG_CACHE_HOME", str(trained.parent / "cache"))
+    with measured_cache(trained):  # the cache explore measured in, or the two may extract in different modes
         reference = baseline(backbone=config.backbone, data=config.data, eval_config=config.eval)["random-init"]
     assert random_init.accuracy == pytest.approx(reference.knn["accuracy"], abs=1e-9)
     assert run.accuracy != random_init.accuracy
