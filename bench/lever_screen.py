@@ -1,0 +1,99 @@
+"""The recipe-lever screens of bench/results/runs-tuned/PLAN-byol.md, judged by the rule fixed there.
+
+Each lever is one change to a method's recipe, trained at the standard budget (seed 0, fp32, validation split).
+It passes when its final online-monitor kNN (validation: 2,000 images against a 5,000-image bank) is at least
+BAR points over the best final monitor kNN of the method's three recipe seeds (bench/results/runs-seeds). Passing
+only sends a lever on to seeds 1 and 2; adoption is judged on all three seeds' monitors (`adoption`).
+
+    python bench/lever_screen.py        # writes bench/results/runs-tuned/lever-screen.json and prints the table
+
+The full-protocol validation figures of each lever's run (eval.json) are reported beside, not judged.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from folder_screen import monitor_by_epoch
+
+from selfsup.eval.result import Evaluation
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TUNED = RESULTS / "runs-tuned"
+BAR = 0.5  # points over the best recipe seed's final monitor kNN
+SEEDS = (0, 1, 2)
+# method -> lever name -> the one setting it changes (the plan's list, in its order)
+LEVERS = {
+    "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12"},
+    "simsiam": {"lr0.015": "optim.lr=0.015"},
+}
+RANDOM_INIT_VAL = TUNED / "baseline-conv6-val" / "random-init"  # the untrained Conv6, same protocol
+
+
+def final_monitor(run: Path) -> float | None:
+    knn = monitor_by_epoch(run / "metrics.jsonl")
+    return knn.get(4)  # the standard budget's last epoch
+
+
+def recipe_finals(method: str) -> dict[int, float | None]:
+    return {seed: final_monitor(RESULTS / "runs-seeds" / f"{method}-full-x4-seed{seed}") for seed in SEEDS}
+
+
+def validation_figures(run: Path) -> dict[str, float] | None:
+    path = run / "eval.json"
+    if not path.exists():
+        return None
+    evaluation = Evaluation.read(path)
+    return {"probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy, "nmi": evaluation.nmi}
+
+
+def adoption(method: str, lever: str, recipe: dict[int, float | None]) -> dict | None:
+    """Seeds 1 and 2 of a passing lever (runs-tuned/METHOD-LEVER-full-x4-seedS; seed 0 is the screen run):
+    adopted when the three finals' mean is BAR points over the recipe's mean and no seed is below the recipe's
+    seed of the same number."""
+    runs = {0: TUNED / f"{method}-{lever}-full-x4"} | {
+        seed: TUNED / f"{method}-{lever}-full-x4-seed{seed}" for seed in SEEDS[1:]}
+    finals = {seed: final_monitor(run) for seed, run in runs.items()}
+    if None in finals.values() or None in recipe.values():
+        return None
+    mean, recipe_mean = statistics.mean(finals.values()), statistics.mean(recipe.values())
+    return {"finals": finals, "mean": round(mean, 5), "recipe_mean": round(recipe_mean, 5),
+            "adopted": mean >= recipe_mean + BAR / 100 - 1e-9 and all(finals[s] >= recipe[s] for s in SEEDS)}
+
+
+def screen() -> dict:
+    out: dict = {"bar_points": BAR, "random_init_val": validation_figures(RANDOM_INIT_VAL), "methods": {}}
+    for method, levers in LEVERS.items():
+        recipe = recipe_finals(method)
+        bar = round(max(v for v in recipe.values() if v is not None) + BAR / 100, 5)
+        entry: dict = {"recipe_finals": recipe, "bar": bar, "levers": {}}
+        for lever, setting in levers.items():
+            run = TUNED / f"{method}-{lever}-full-x4"
+            final = final_monitor(run)
+            entry["levers"][lever] = {
+                "set": setting, "run": str(run.relative_to(RESULTS)), "final_monitor_knn": final,
+                "monitor_knn_by_epoch": monitor_by_epoch(run / "metrics.jsonl"),
+                "passed": None if final is None else final >= bar - 1e-9,
+                "validation": validation_figures(run),
+                "adoption": adoption(method, lever, recipe) if final is not None and final >= bar - 1e-9 else None}
+        out["methods"][method] = entry
+    return out
+
+
+def main() -> None:
+    result = screen()
+    (TUNED / "lever-screen.json").write_text(json.dumps(result, indent=1) + "\n")
+    print("| method | lever | final monitor kNN | bar | passed | validation probe / kNN / NMI |")
+    print("|---|---|---|---|---|---|")
+    for method, entry in result["methods"].items():
+        for row in entry["levers"].values():
+            val = row["validation"]
+            figures = " / ".join(f"{val[k]:.4f}" for k in ("probe", "knn", "nmi")) if val else "-"
+            passed = {None: "-", True: "yes", False: "no"}[row["passed"]]
+            print(f"| {method} | `{row['set']}` | {row['final_monitor_knn']} | {entry['bar']} | {passed} | {figures} |")
+
+
+if __name__ == "__main__":
+    main()
