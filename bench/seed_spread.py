@@ -78,6 +78,10 @@ def precision(path: Path) -> str:
     return (data.get("training") or {}).get("precision") or data["features"]["extraction_precision"]
 
 
+def extraction(path: Path) -> str:
+    return json.loads(path.read_text())["features"]["extraction_precision"]
+
+
 def scores(path: Path) -> dict[str, float] | None:
     if not path.exists():
         return None
@@ -115,7 +119,8 @@ def table(methods: list[str]) -> dict:
         by_seed = {s: margins(v, base[s]) for s, v in per_seed.items() if base[s]}
         row: dict = {"scores": {str(s): v for s, v in per_seed.items()},
                      "margins_points": {str(s): m for s, m in by_seed.items()},
-                     "sources": {str(s): str(files[s].relative_to(RESULTS)) for s in per_seed}}
+                     "sources": {str(s): str(files[s].relative_to(RESULTS)) for s in per_seed},
+                     "extraction_precision": {str(s): extraction(files[s]) for s in per_seed}}
         if len(by_seed) >= 2:
             row["margin_mean"] = {k: round(statistics.fmean(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
             row["margin_std"] = {k: round(statistics.stdev(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
