@@ -346,7 +346,9 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:
         raise RunDirectoryError(f"{run_dir} has no checkpoint (checkpoints/last.pt); was it trained?")
     state = load_checkpoint(checkpoint_path, device)
     try:
-        context = MethodContext(**state["context"])
+        # the checkpoint's data context; a trained run is loaded to be used, so training-only inputs (nn-byol's
+        # neighbour file) are not read: a run stays evaluable after they move
+        context = MethodContext(**{**state["context"], "training": False})
     except (KeyError, TypeError) as error:
         raise CheckpointError(f"{checkpoint_path} is not a selfsup checkpoint (no data context: {error})") from None
     method = build_method(config, context)

@@ -149,6 +149,16 @@ def test_neighbors_then_nn_byol_and_mismatched_files(tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()  # rejected before anything was written
     result = invoke("train", "nn-byol", *QUICK, "--out", str(tmp_path / "none"))
     assert result.exit_code == 2 and "selfsup neighbors" in result.output
+    # the neighbours feed training only: a trained run stays evaluable once its neighbour file is gone (it is
+    # named in config.yaml by a path relative to where training ran, so evaluating from elsewhere loses it too)
+    for found in Path(ae).glob("neighbors-*.pt"):
+        found.unlink()
+    result = invoke("eval", str(tmp_path / "nn-probabilistic"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "nn-probabilistic" / "eval.json").exists()
+    result = invoke("train", "nn-byol", *QUICK, "--out", str(tmp_path / "nn-probabilistic"), "--set",
+                    "neighbors=" + ae, "--set", "mode=probabilistic", "--no-eval", "--resume")
+    assert result.exit_code == 2 and "no neighbour file" in result.output  # training still needs them
 
 
 def test_neighbor_file_from_other_images_is_rejected(tmp_path: Path) -> None:

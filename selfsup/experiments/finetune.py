@@ -149,7 +149,7 @@ def finetune_run(run_dir: str | Path, fraction: float, config: FinetuneConfig | 
     probe, pretrained = probe_then_finetune(copy.deepcopy(method.backbone), labelled, test_split, num_classes, config,
                                             run_config.eval, device, seed, progress, "fine-tune pretrained")
     torch.manual_seed(seed)  # the random-init encoder is the one the run started from
-    context = MethodContext(train_split.channels, train_split.image_size, len(train_split))
+    context = MethodContext(train_split.channels, train_split.image_size, len(train_split), training=False)
     random_backbone = build_method(run_config, context).backbone
     random_probe, random_init = probe_then_finetune(random_backbone, labelled, test_split, num_classes, config,
                                                     run_config.eval, device, seed, progress, "fine-tune random-init")

@@ -46,6 +46,7 @@ class MethodContext:
     in_channels: int
     image_size: int
     num_examples: int  # training-set size (per-image codes, neighbour tables)
+    training: bool = True  # False when a trained run is loaded for use (eval, explore): training-only inputs unread
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,11 @@ class NNBYOL(SiameseBase):
             raise ConfigError("nn-byol needs its neighbours: mine them with `selfsup neighbors RUN`, then "
                               "`selfsup train nn-byol --set neighbors=RUN`")
         super().__init__(backbone, params, augment, context)
+        self.images: torch.Tensor | None = None
+        if not context.training:  # a trained run loaded for use: the neighbours only feed training
+            self.neighbor_record: dict | None = None
+            self.register_buffer("neighbor_index", torch.zeros(0, dtype=torch.long), persistent=False)
+            return
         record = load_neighbors(params.neighbors)
         if record["size"] != context.num_examples:
             raise ConfigError(f"the neighbour file {record['path']} covers {record['size']} images of "
@@ -58,12 +63,14 @@ class NNBYOL(SiameseBase):
                               "neighbours on the same dataset, classes, limit and seed")
         self.neighbor_record = {key: record[key] for key in ("path", "dataset", "size", "fingerprint", "metric")}
         self.register_buffer("neighbor_index", record["indices"][:, 0].clone(), persistent=False)
-        self.images: torch.Tensor | None = None
 
     def attach_data(self, dataset) -> None:  # type: ignore[no-untyped-def]
         if dataset is None:
             raise ConfigError("nn-byol looks neighbour images up by index, so it needs the in-memory training set; "
                               "train it without data.stream")
+        if self.neighbor_record is None:
+            raise ConfigError("this nn-byol model was loaded for use, without its neighbour file; train through "
+                              "`selfsup train` (or `--resume`), which reads it")
         if fingerprint(dataset) != self.neighbor_record["fingerprint"]:
             raise ConfigError(f"the neighbour file {self.neighbor_record['path']} was mined on other images or "
                               f"another order ({self.neighbor_record['size']} images of "
