@@ -26,7 +26,7 @@ BAR = 0.5  # points over the best recipe seed's final monitor kNN
 SEEDS = (0, 1, 2)
 # method -> lever name -> the one setting it changes (the plan's list, in its order)
 LEVERS = {
-    "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12"},
+    "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12", "lr0.03": "optim.lr=0.03"},
     "simsiam": {"lr0.015": "optim.lr=0.015"},
 }
 RANDOM_INIT_VAL = TUNED / "baseline-conv6-val" / "random-init"  # the untrained Conv6, same protocol
