@@ -120,7 +120,8 @@ class Trainer:
             "seconds": self.seconds,
             "last_loss": self.last_loss,
             "config": self.config.to_dict(),
-            "context": dataclasses.asdict(self.method.context),
+            # the data the model was built for (how it was built, training or loaded for use, is not saved)
+            "context": {k: v for k, v in dataclasses.asdict(self.method.context).items() if k != "training"},
             "finished": finished,
         }
 
