@@ -17,8 +17,7 @@ import statistics
 from pathlib import Path
 
 from folder_screen import monitor_by_epoch
-
-from selfsup.eval.result import Evaluation
+from tuned_pick import figures
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TUNED = RESULTS / "runs-tuned"
@@ -42,11 +41,9 @@ def recipe_finals(method: str) -> dict[int, float | None]:
 
 
 def validation_figures(run: Path) -> dict[str, float] | None:
-    path = run / "eval.json"
-    if not path.exists():
-        return None
-    evaluation = Evaluation.read(path)
-    return {"probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy, "nmi": evaluation.nmi}
+    """The run's full-protocol validation figures (tuned_pick's reader, which refuses another split); None while
+    the run has not been evaluated."""
+    return figures(run / "eval.json") if (run / "eval.json").exists() else None
 
 
 def adoption(method: str, lever: str, recipe: dict[int, float | None]) -> dict | None:
@@ -72,12 +69,12 @@ def screen() -> dict:
         for lever, setting in levers.items():
             run = TUNED / f"{method}-{lever}-full-x4"
             final = final_monitor(run)
+            passed = None if final is None else final >= bar - 1e-9
             entry["levers"][lever] = {
                 "set": setting, "run": str(run.relative_to(RESULTS)), "final_monitor_knn": final,
-                "monitor_knn_by_epoch": monitor_by_epoch(run / "metrics.jsonl"),
-                "passed": None if final is None else final >= bar - 1e-9,
+                "monitor_knn_by_epoch": monitor_by_epoch(run / "metrics.jsonl"), "passed": passed,
                 "validation": validation_figures(run),
-                "adoption": adoption(method, lever, recipe) if final is not None and final >= bar - 1e-9 else None}
+                "adoption": adoption(method, lever, recipe) if passed else None}
         out["methods"][method] = entry
     return out
 

@@ -78,15 +78,18 @@ def precision(path: Path) -> str:
     return (data.get("training") or {}).get("precision") or data["features"]["extraction_precision"]
 
 
-def extraction(path: Path) -> str:
-    return json.loads(path.read_text())["features"]["extraction_precision"]
-
-
-def scores(path: Path) -> dict[str, float] | None:
+def read(path: Path) -> Evaluation | None:
+    """A test-split eval.json, read once; None while the run is missing."""
     if not path.exists():
         return None
     evaluation = Evaluation.read(path)
     assert evaluation.scored_on == "test", f"{path} is not scored on the test split"
+    return evaluation
+
+
+def scores(evaluation: Evaluation | None) -> dict[str, float] | None:
+    if evaluation is None:
+        return None
     return {"linear_probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy, "kmeans_nmi": evaluation.nmi}
 
 
@@ -110,21 +113,23 @@ def train_missing(methods: list[str]) -> None:
 
 
 def table(methods: list[str]) -> dict:
-    base = {s: scores(eval_file("random-init", s)) for s in SEEDS}
+    base = {s: scores(read(eval_file("random-init", s))) for s in SEEDS}
     summary: dict = {"command": "python bench/seed_spread.py", "seeds": list(SEEDS), "precision": "fp32",
                      "random_init": {str(s): v for s, v in base.items() if v}, "methods": {}}
     for method in methods:
         files = {s: eval_file(method, s) for s in SEEDS}
-        per_seed = {s: found for s, path in files.items() if (found := scores(path))}
+        evaluations = {s: found for s, path in files.items() if (found := read(path))}
+        per_seed = {s: scores(evaluation) for s, evaluation in evaluations.items()}
         by_seed = {s: margins(v, base[s]) for s, v in per_seed.items() if base[s]}
         row: dict = {"scores": {str(s): v for s, v in per_seed.items()},
                      "margins_points": {str(s): m for s, m in by_seed.items()},
                      "sources": {str(s): str(files[s].relative_to(RESULTS)) for s in per_seed},
-                     "extraction_precision": {str(s): extraction(files[s]) for s in per_seed}}
+                     "extraction_precision": {str(s): evaluation.features["extraction_precision"]
+                                              for s, evaluation in evaluations.items()}}
         if len(by_seed) >= 2:
             row["margin_mean"] = {k: round(statistics.fmean(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
             row["margin_std"] = {k: round(statistics.stdev(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
-        table_run, table_base = scores(table_eval_file(method)), scores(table_eval_file("random-init"))
+        table_run, table_base = scores(read(table_eval_file(method))), scores(read(table_eval_file("random-init")))
         if table_run and table_base:
             row["table_run"] = {"margins_points": margins(table_run, table_base),
                                 "precision": precision(table_eval_file(method))}
