@@ -88,26 +88,36 @@ def test_save_load_round_trip_gives_the_same_embedding(name: str, tmp_path: Path
     assert torch.allclose(loaded.embed(images), result.method.embed(images))
 
 
+# params under which a method reads augment.* only sometimes: both sides are checked
+AUGMENT_SWITCHES = {"dae": ({"params.noise": "gaussian"}, {"params.noise": "augment"}),
+                    "rotnet": ({"params.crop_flip": False}, {"params.crop_flip": True})}
+
+
 @pytest.mark.parametrize("name", METHODS.names())
 def test_augment_settings_change_the_views_exactly_when_the_method_augments(name: str, tmp_path: Path) -> None:
-    """`Method.augments` says whether augment.* reaches the step; `selfsup tune` must not search a setting the
-    method never reads (RotNet's study searched augment.strength, which it ignores)."""
+    """`Method.reads_augment` says whether augment.* reaches the step, `Method.augments` whether it can; `selfsup
+    tune` must not search a setting the method never reads (RotNet's study searched augment.strength, which it
+    ignored before params.crop_flip)."""
     data = make_synthetic(32, seed=0)
-    views = []
-    for strength in (0.1, 1.0):
-        # dae augments when its corruption is the augmentation
-        config = tiny_config(name, tmp_path).replace({"augment.strength": strength,
-                                                      **({"params.noise": "augment"} if name == "dae" else {})})
-        if METHODS.get(name).neighbors_from is not None:
-            config = config.replace({"params.neighbors": str(write_neighbors(data, tmp_path / "nn32.pt"))})
-        torch.manual_seed(0)
-        model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))
-        model.attach_data(data)
-        model.begin_step(99, 100)
-        batch = next(iter(InMemorySource(data, 32, seed=0, device="cpu").epoch(0)))
-        views.append(model.make_views(batch, torch.Generator().manual_seed(0)))
-    same = all(torch.equal(a, b) for a, b in zip(views[0], views[1], strict=True))
     method = METHODS.get(name)
-    assert same != method.augments, f"{name}: augments={method.augments} but the views {'do not ' * same}change"
+    reads = []
+    for switch in AUGMENT_SWITCHES.get(name, ({},)):
+        views = []
+        for strength in (0.1, 1.0):
+            config = tiny_config(name, tmp_path).replace({"augment.strength": strength, **switch})
+            if method.neighbors_from is not None:
+                config = config.replace({"params.neighbors": str(write_neighbors(data, tmp_path / "nn32.pt"))})
+            torch.manual_seed(0)
+            model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))
+            model.attach_data(data)
+            model.begin_step(99, 100)
+            batch = next(iter(InMemorySource(data, 32, seed=0, device="cpu").epoch(0)))
+            views.append(model.make_views(batch, torch.Generator().manual_seed(0)))
+        same = all(torch.equal(a, b) for a, b in zip(views[0], views[1], strict=True))
+        reads.append(method.reads_augment(config.params))
+        assert same != reads[-1], f"{name} {switch}: reads_augment={reads[-1]} but the views {'do not ' * same}change"
+    assert method.augments == any(reads), name
+    if name in AUGMENT_SWITCHES:
+        assert reads == [False, True], name
     if not method.augments:
         assert not any(key.startswith("augment.") for key in method.search_space), name

@@ -46,13 +46,16 @@ def _rounded_like(trained: dict[str, Any], today: dict[str, Any]) -> dict[str, A
 def recipe_differences(run_dir: Path, method: str, budget: dict[str, Any]) -> list[str]:
     """How the training config of a finished benchmark run differs from what the benchmark would train for
     ``method`` today (its recipe changed since): empty when they agree. Evaluation settings (evaluated again
-    when they differ), keys that change only speed, the neighbour file's path, augment.* for a method that does not
-    augment, and floats that the recipe writes rounded (to four significant digits) are left out."""
+    when they differ), keys that change only speed, the neighbour file's path, augment.* when neither the run's params
+    nor today's let the method read it (``Method.reads_augment``), and floats that the recipe writes rounded (to four significant digits) are left out."""
     from selfsup.methods import METHODS
 
-    trained = read_run_config(run_dir).to_dict()
-    today = _rounded_like(trained, method_config(method, budget).to_dict())
-    ignored = ("params.neighbors:",) + (() if METHODS.get(method).augments else ("augment.",))
+    run_config = read_run_config(run_dir)
+    trained = run_config.to_dict()
+    today_config = method_config(method, budget)
+    today = _rounded_like(trained, today_config.to_dict())
+    reads = any(METHODS.get(method).reads_augment(c.params) for c in (run_config, today_config))
+    ignored = ("params.neighbors:",) + (() if reads else ("augment.",))
     return [line for line in result_differences(trained, today, eval_keys=False) if not line.startswith(ignored)]
 
 

@@ -156,6 +156,10 @@ class DenoisingAutoencoder(AutoencoderBase):
     search_space = {**OPTIMISATION, **CODE, "params.noise": Choice(("gaussian", "mask", "salt-and-pepper")),
                     "params.noise_amount": Range(0.1, 0.6)}
 
+    @classmethod
+    def reads_augment(cls, params: DenoisingConfig) -> bool:
+        return params.noise == "augment"
+
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.params.noise == "augment":
             return self.augment(x, generator)

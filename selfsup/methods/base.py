@@ -76,6 +76,11 @@ class Method(nn.Module):
     # searched, and a benchmark run differing only there is the same run)
     augments: ClassVar[bool] = True
 
+    @classmethod
+    def reads_augment(cls, params: Any) -> bool:
+        """Whether augment.* reaches the views of a run with these params (``augments`` says whether any can)."""
+        return cls.augments
+
     def __init__(self, backbone: nn.Module, params: Any, augment: ViewAugment, context: MethodContext) -> None:
         super().__init__()
         self.backbone = backbone

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from selfsup.augment import ops
 from selfsup.errors import ConfigError
 from selfsup.heads import mlp_head
 from selfsup.methods.base import Method, StepOutput, register_method
@@ -17,6 +18,10 @@ from selfsup.space import OPTIMISATION, Choice
 class RotNetConfig:
     all_rotations: bool = True  # every image in all four rotations (the paper); false: one random rotation each
     hidden: int = 0  # hidden width of the rotation classifier (0: a linear classifier on the features)
+    # Gidaris et al. train on randomly cropped and flipped images: a random resized crop (augment.crop_scale,
+    # augment.crop_ratio) and a horizontal flip (augment.flip_p), scaled by augment.strength, drawn once per image
+    # before its rotations. False: the images are rotated as they come (no augment.* setting is read)
+    crop_flip: bool = False
 
     def __post_init__(self) -> None:
         if self.hidden < 0:
@@ -37,7 +42,7 @@ def rotate(images: torch.Tensor, quarter_turns: torch.Tensor) -> torch.Tensor:
 class RotNet(Method):
     summary = "RotNet: classify the rotation (0/90/180/270 degrees) of each image"
     Config = RotNetConfig
-    augments = False  # it rotates the images as they come: no augment.* setting changes its training
+    augments = True  # with params.crop_flip the crop and flip settings reach its views; otherwise none
     search_space = {**OPTIMISATION, "params.hidden": Choice((0, 256))}
     # `selfsup tune rotnet`'s best trial (bench/results/tune-all/rotnet, four significant figures): +5.4 validation kNN
     # points over the seeds' Adam 1e-3 at the proxy (3 seeds); at the standard budget on the validation split +1.3
@@ -46,6 +51,10 @@ class RotNet(Method):
     recipe = {"optim.optimizer": "adam", "optim.lr": 7.846e-3, "optim.weight_decay": 1.866e-5,
               "optim.warmup_epochs": 1.292, "train.batch_size": 256, "params.hidden": 256}
 
+    @classmethod
+    def reads_augment(cls, params: RotNetConfig) -> bool:
+        return params.crop_flip
+
     def __init__(self, backbone, params: RotNetConfig, augment, context) -> None:  # type: ignore[no-untyped-def]
         super().__init__(backbone, params, augment, context)
         hidden = (params.hidden,) if params.hidden else ()
@@ -53,6 +62,8 @@ class RotNet(Method):
 
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
         x = batch.images
+        if self.params.crop_flip and not self.augment.identity:
+            x = ops.affine_views(x, generator, self.augment.scale, self.augment.ratio, self.augment.flip_p)
         if self.params.all_rotations:
             turns = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
             x = x.repeat(4, 1, 1, 1)
