@@ -109,6 +109,7 @@ def train(config: RunConfig | str, out: str | Path | None = None, resume: bool =
     elif recipe is not None or file is not None or sets or options:
         raise ConfigError("train(config, ...): recipe, file, sets and options go with a method's name, not a RunConfig "
                           "(use config.replace({...}))")
+    config = config.anchored()  # the run's config.yaml is read again from other working folders
     rank, world = distributed.init_from_env(config.train.device)
     if config.train.batch_size % world:
         raise ConfigError(f"train.batch_size {config.train.batch_size} is the global batch and must be divisible by "

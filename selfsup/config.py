@@ -302,6 +302,15 @@ class RunConfig:
         except ConfigError as error:
             raise type(error)(f"{path}: {error}") from None
 
+    def anchored(self) -> RunConfig:
+        """A copy whose file paths (data.data_dir, data.eval_data_dir, params.neighbors) are absolute: a run's
+        config.yaml then finds its data and neighbours from any working folder, not only the one it trained in."""
+        paths = {"data.data_dir": self.data.data_dir, "data.eval_data_dir": self.data.eval_data_dir,
+                 "params.neighbors": getattr(self.params, "neighbors", None)}
+        absolute = {key: str(Path(value).expanduser().absolute()) for key, value in paths.items() if value}
+        changed = {key: value for key, value in absolute.items() if value != paths[key]}
+        return self.replace(changed) if changed else self
+
     def replace(self, overrides: dict[str, Any]) -> RunConfig:
         """A copy with ``overrides`` applied; keys are ``section.field`` or a field name unique to one section."""
         raw = self.to_dict()

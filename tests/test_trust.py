@@ -15,6 +15,7 @@ from conftest import QUICK, write_idx
 from PIL import Image
 
 from selfsup.cli import cli
+from selfsup.coercion import read_yaml
 
 
 def run_cli(*args: str):  # type: ignore[no-untyped-def]
@@ -135,6 +136,30 @@ def test_a_run_on_one_class_is_trained_but_not_scored(tmp_path: Path, caplog: py
     assert "one class (cats)" in caplog.text and "not evaluated" in caplog.text, caplog.text
     code, output = run_cli("eval", str(run))
     assert code == 2 and "one class" in output and "Traceback" not in output, output
+
+
+def test_a_run_trained_on_a_relative_folder_is_evaluated_and_resumed_from_another_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's config.yaml stores data.data_dir absolute, so `selfsup eval RUN` works from any working folder;
+    it used to keep the path as typed and find nothing from elsewhere."""
+    for split, count in (("train", 8), ("test", 4)):
+        for label in ("cats", "dogs"):
+            folder = tmp_path / "work" / "photos" / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.new("L", (12, 12), 20 * i + (120 if label == "dogs" else 0)).save(folder / f"{i}.png")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    args = ("train", "ae", "--dataset", "image-folder", "--data-dir", "photos", "--backbone", "mlp", "--batch-size",
+            "4", "--epochs", "1", "--quiet", "--no-eval", "--out", "run")
+    code, output = run_cli(*args)
+    assert code == 0, output
+    assert read_yaml(tmp_path / "work" / "run" / "config.yaml")["data"]["data_dir"] == str(tmp_path / "work" / "photos")
+    code, output = run_cli(*args, "--resume")  # the same relative options still match the run
+    assert code == 0, output
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, output = run_cli("eval", str(tmp_path / "work" / "run"))
+    assert code == 0 and "Traceback" not in output, output
 
 
 def test_an_interrupt_before_training_starts_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

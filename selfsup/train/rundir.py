@@ -35,11 +35,13 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+def with_defaults(raw: dict[str, Any], anchored: bool = False) -> dict[str, Any]:
     """A recorded config with the fields added since it was written filled in by their defaults (so a run from an
-    older version still matches its own config); as it is when it no longer builds."""
+    older version still matches its own config) and, if ``anchored``, its relative paths made absolute from here
+    (a run trained before paths were stored absolute); as it is when it no longer builds."""
     try:
-        return RunConfig.from_dict(raw).to_dict()
+        config = RunConfig.from_dict(raw)
+        return (config.anchored() if anchored else config).to_dict()
     except (ConfigError, TypeError, ValueError):
         return raw
 
@@ -79,7 +81,7 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
         if not isinstance(stored, dict):
             raise RunDirectoryError(f"{config_path} is not a run's config (it holds a {type(stored).__name__}, not a "
                                     "mapping); nothing was overwritten. Use another --out.")
-        differences = config_differences(stored, config.to_dict())
+        differences = config_differences(with_defaults(stored, anchored=True), config.to_dict())
         if differences:
             raise RunDirectoryError(
                 f"{run_dir} holds a run with a different config ({'; '.join(differences[:6])}"
