@@ -27,6 +27,8 @@ SEEDS = (0, 1, 2)
 LEVERS = {
     "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12", "lr0.03": "optim.lr=0.03"},
     "simsiam": {"lr0.015": "optim.lr=0.015"},
+    "directpred": {"wide2048": "params.projection_hidden=2048"},
+    "directcopy": {"wide2048": "params.projection_hidden=2048"},
 }
 RANDOM_INIT_VAL = TUNED / "baseline-conv6-val" / "random-init"  # the untrained Conv6, same protocol
 
