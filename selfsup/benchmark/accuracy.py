@@ -46,8 +46,9 @@ def _rounded_like(trained: dict[str, Any], today: dict[str, Any]) -> dict[str, A
 def recipe_differences(run_dir: Path, method: str, budget: dict[str, Any]) -> list[str]:
     """How the training config of a finished benchmark run differs from what the benchmark would train for
     ``method`` today (its recipe changed since): empty when they agree. Evaluation settings (evaluated again
-    when they differ), keys that change only speed, the neighbour file's path, augment.* when neither the run's params
-    nor today's let the method read it (``Method.reads_augment``), and floats that the recipe writes rounded (to four significant digits) are left out."""
+    when they differ), keys that change only speed, the neighbour file's path, augment.* when neither the run's
+    params nor today's let the method read it (``Method.reads_augment``), and floats that the recipe writes rounded
+    (to four significant digits) are left out."""
     from selfsup.methods import METHODS
 
     run_config = read_run_config(run_dir)
