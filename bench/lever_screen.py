@@ -25,7 +25,8 @@ BAR = 0.5  # points over the best recipe seed's final monitor kNN
 SEEDS = (0, 1, 2)
 # method -> lever name -> the one setting it changes (the plan's list, in its order)
 LEVERS = {
-    "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12", "lr0.03": "optim.lr=0.03"},
+    "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12", "lr0.03": "optim.lr=0.03",
+             "solarize2": "augment.second_solarize_p=0.2", "wide2048": "params.projection_hidden=2048"},
     "simsiam": {"lr0.015": "optim.lr=0.015"},
     "directpred": {"wide2048": "params.projection_hidden=2048"},
     "directcopy": {"wide2048": "params.projection_hidden=2048"},

@@ -74,6 +74,10 @@ class AugmentConfig:
     # flattened features need one input size); methods that support it (multi_crop) pair each with both globals
     local_crops: int = 0
     local_crop_scale: tuple[float, float] = (0.05, 0.4)  # their area fraction range (before strength)
+    # asymmetric views (BYOL, Grill et al. 2020, table 6): the second global view's blur and solarize probabilities;
+    # None: as the first view's (symmetric). solo-learn's CIFAR BYOL solarizes the second view only, at 0.2
+    second_blur_p: float | None = None
+    second_solarize_p: float | None = None
 
     def __post_init__(self) -> None:
         require(0.0 <= self.strength <= 1.0, f"augment.strength must be in [0, 1], got {self.strength}")
@@ -84,9 +88,10 @@ class AugmentConfig:
         lo, hi = self.local_crop_scale
         require(0.0 < lo <= hi <= 1.0, "augment.local_crop_scale must satisfy 0 < min <= max <= 1, got "
                 f"{self.local_crop_scale}")
-        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p"):
+        for name in ("flip_p", "jitter_p", "grayscale_p", "blur_p", "solarize_p", "second_blur_p", "second_solarize_p"):
             value = getattr(self, name)
-            require(0.0 <= value <= 1.0, f"augment.{name} must be a probability in [0, 1], got {value}")
+            if value is not None or not name.startswith("second_"):
+                require(0.0 <= value <= 1.0, f"augment.{name} must be a probability in [0, 1], got {value}")
         require(all(j >= 0 for j in self.jitter), f"augment.jitter magnitudes must be >= 0, got {self.jitter}")
         require(self.jitter[3] <= 0.5, f"augment.jitter hue must be <= 0.5, got {self.jitter[3]}")
         require(0 < self.blur_sigma[0] <= self.blur_sigma[1], f"bad augment.blur_sigma {self.blur_sigma}")

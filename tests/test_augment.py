@@ -103,3 +103,32 @@ def test_salt_and_pepper_fraction() -> None:
 def test_unknown_noise_model_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="gaussian"):
         corrupt(torch.rand(1, 1, 4, 4), gen(), "speckle", 0.1)
+
+
+def test_asymmetric_views_solarize_the_second_view_only() -> None:
+    """BYOL's asymmetric pair: augment.second_solarize_p reaches the second view and leaves the first alone."""
+    x = torch.rand(6, 1, 12, 12)
+    plain = dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter=(0.0, 0.0, 0.0, 0.0),
+                 grayscale_p=0.0)
+    first, second = ViewAugment(AugmentConfig(**plain, second_solarize_p=1.0)).pair(x, gen())
+    assert torch.allclose(first, x, atol=1e-5)
+    inverted = x.clone()
+    inverted[x >= 0.5] = 1 - x[x >= 0.5]  # solarization at 0.5, written out
+    assert torch.allclose(second, inverted, atol=1e-5)
+
+
+def test_symmetric_views_draw_exactly_as_before() -> None:
+    """Without second_* the second view is the same recipe drawing from the same generator: runs reproduce."""
+    x = torch.rand(8, 3, 16, 16)
+    augment = ViewAugment(FULL)
+    assert augment.second is augment
+    g = gen(5)
+    expected = (augment(x, g), augment(x, g))
+    assert all(torch.equal(a, b) for a, b in zip(augment.pair(x, gen(5)), expected, strict=True))
+
+
+def test_a_second_view_probability_out_of_range_is_refused() -> None:
+    from selfsup.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="second_blur_p"):
+        AugmentConfig(second_blur_p=1.5)

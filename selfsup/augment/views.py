@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -29,11 +30,18 @@ class ViewAugment:
         self.grayscale_p = s * config.grayscale_p
         self.blur_p = s * config.blur_p
         self.solarize_p = s * config.solarize_p
+        # the second global view: this recipe, or its asymmetric twin (augment.second_blur_p, second_solarize_p)
+        second = {name: value for name in ("blur_p", "solarize_p")
+                  if (value := getattr(config, f"second_{name}")) is not None}
+        self.second = self if not second else ViewAugment(
+            dataclasses.replace(config, second_blur_p=None, second_solarize_p=None, **second))
+
+    def pair(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two global views of ``x``: the first from this recipe, the second from ``second``."""
+        return self(x, generator), self.second(x, generator)
 
     def with_crop_scale(self, scale: tuple[float, float]) -> ViewAugment:
         """The same recipe with another crop area range (multi-crop's small crops)."""
-        import dataclasses
-
         return ViewAugment(dataclasses.replace(self.config, crop_scale=scale))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -41,7 +41,7 @@ class BarlowTwins(Method):
         self.projector = mlp_head(backbone.out_dim, tuple(hidden), out, last_bias=False)
 
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
-        return self.augment(batch.images, generator), self.augment(batch.images, generator)
+        return self.augment.pair(batch.images, generator)
 
     def views_loss(self, batch, views: tuple[torch.Tensor, ...]) -> StepOutput:  # type: ignore[no-untyped-def]
         z = self.projector(self.backbone(torch.cat(views)))

@@ -103,7 +103,7 @@ class Method(nn.Module):
 
     def global_and_local_views(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """Two global views, then ``augment.local_crops`` small crops (multi-crop, Caron et al. 2020)."""
-        views = [self.augment(images, generator), self.augment(images, generator)]
+        views = list(self.augment.pair(images, generator))
         count = self.augment.config.local_crops
         if count:
             local = self.augment.with_crop_scale(self.augment.config.local_crop_scale)

@@ -96,7 +96,7 @@ class NNBYOL(SiameseBase):
         v1 = self.augment(x, generator)
         use = torch.rand(x.shape[0], generator=generator, device=generator.device).to(x.device) < self.params.p
         second = torch.where(use[:, None, None, None], neighbour, x)
-        return v1, self.augment(second, generator)
+        return v1, self.augment.second(second, generator)
 
     def probabilistic_loss(self, views: tuple[torch.Tensor, ...]) -> StepOutput:
         return self.siamese_loss(*views)
@@ -104,7 +104,7 @@ class NNBYOL(SiameseBase):
     # -- weighted: targets and predictions blend the image's second view and its neighbour's --------------------
     def weighted_views(self, x: torch.Tensor, neighbour: torch.Tensor, generator: torch.Generator
                        ) -> tuple[torch.Tensor, ...]:
-        return self.augment(x, generator), self.augment(x, generator), self.augment(neighbour, generator)
+        return (*self.augment.pair(x, generator), self.augment.second(neighbour, generator))
 
     def weighted_loss(self, views: tuple[torch.Tensor, ...]) -> StepOutput:
         w = self.params.w

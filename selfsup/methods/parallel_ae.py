@@ -46,7 +46,7 @@ class ParallelBase(AutoencoderBase):
     min_batch_size = 2  # nt-xent and barlow-twins compare images within the batch
 
     def make_views(self, batch, generator: torch.Generator) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
-        return self.augment(batch.images, generator), self.augment(batch.images, generator)
+        return self.augment.pair(batch.images, generator)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.augment(x, generator)  # what plots/reconstructions.png shows as the corrupted input
