@@ -17,6 +17,7 @@ import statistics
 from pathlib import Path
 
 from folder_screen import monitor_by_epoch
+from seed_spread import eval_file
 from tuned_pick import figures
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,8 +60,26 @@ def adoption(method: str, lever: str, recipe: dict[int, float | None]) -> dict |
     if None in finals.values() or None in recipe.values():
         return None
     mean, recipe_mean = statistics.mean(finals.values()), statistics.mean(recipe.values())
-    return {"finals": finals, "mean": round(mean, 5), "recipe_mean": round(recipe_mean, 5),
-            "adopted": mean >= recipe_mean + BAR / 100 - 1e-9 and all(finals[s] >= recipe[s] for s in SEEDS)}
+    adopted = mean >= recipe_mean + BAR / 100 - 1e-9 and all(finals[s] >= recipe[s] for s in SEEDS)
+    return {"finals": finals, "mean": round(mean, 5), "recipe_mean": round(recipe_mean, 5), "adopted": adopted,
+            "test_margins_points": test_margins(runs) if adopted else None}
+
+
+def test_margins(runs: dict[int, Path]) -> dict | None:
+    """An adopted lever's test figures (seed 0's eval-test.json, read once after the screen; seeds 1 and 2 trained
+    with eval.split=test) minus the random-init Conv6 of the same seed (seed_spread's reference), in points."""
+    files = {seed: run / ("eval-test.json" if seed == 0 else "eval.json") for seed, run in runs.items()}
+    if not all(path.exists() for path in files.values()):
+        return None
+    per_seed = {}
+    for seed, path in files.items():
+        got = figures(path, split="test")
+        base = figures(eval_file("random-init", seed), split="test")
+        per_seed[seed] = {key: round(100 * (got[key] - base[key]), 2) for key in got}
+    keys = per_seed[0]
+    return {"per_seed": per_seed,
+            "mean": {k: round(statistics.fmean(m[k] for m in per_seed.values()), 2) for k in keys},
+            "std": {k: round(statistics.stdev(m[k] for m in per_seed.values()), 2) for k in keys}}
 
 
 def screen() -> dict:
