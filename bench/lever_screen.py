@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from folder_screen import monitor_by_epoch
-from seed_spread import eval_file
+from seed_spread import eval_file, margins, read, scores, spread
 from tuned_pick import figures
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,19 +67,14 @@ def adoption(method: str, lever: str, recipe: dict[int, float | None]) -> dict |
 
 def test_margins(runs: dict[int, Path]) -> dict | None:
     """An adopted lever's test figures (seed 0's eval-test.json, read once after the screen; seeds 1 and 2 trained
-    with eval.split=test) minus the random-init Conv6 of the same seed (seed_spread's reference), in points."""
+    with eval.split=test) minus the random-init Conv6 of the same seed, in points: seed_spread's reference, readers
+    and margins."""
     files = {seed: run / ("eval-test.json" if seed == 0 else "eval.json") for seed, run in runs.items()}
     if not all(path.exists() for path in files.values()):
         return None
-    per_seed = {}
-    for seed, path in files.items():
-        got = figures(path, split="test")
-        base = figures(eval_file("random-init", seed), split="test")
-        per_seed[seed] = {key: round(100 * (got[key] - base[key]), 2) for key in got}
-    keys = per_seed[0]
-    return {"per_seed": per_seed,
-            "mean": {k: round(statistics.fmean(m[k] for m in per_seed.values()), 2) for k in keys},
-            "std": {k: round(statistics.stdev(m[k] for m in per_seed.values()), 2) for k in keys}}
+    per_seed = {seed: margins(scores(read(path)), scores(read(eval_file("random-init", seed))))
+                for seed, path in files.items()}
+    return {"per_seed": per_seed, **spread(per_seed)}
 
 
 def screen() -> dict:

@@ -98,6 +98,12 @@ def margins(scored: dict[str, float], base: dict[str, float]) -> dict[str, float
     return {k: round(100 * (scored[k] - base[k]), 2) for k in PROTOCOLS}
 
 
+def spread(by_seed: dict) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation over the seeds of per-seed margins (``margins``), per protocol."""
+    return {"mean": {k: round(statistics.fmean(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS},
+            "std": {k: round(statistics.stdev(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}}
+
+
 def train_missing(methods: list[str]) -> None:
     todo = [(m, s) for s in SEEDS for m in ("random-init", *methods) if not eval_file(m, s).exists()]
     if any(m == "nn-byol" for m, _ in todo) and not NEIGHBOURS.exists():
@@ -127,8 +133,8 @@ def table(methods: list[str]) -> dict:
                      "extraction_precision": {str(s): evaluation.features["extraction_precision"]
                                               for s, evaluation in evaluations.items()}}
         if len(by_seed) >= 2:
-            row["margin_mean"] = {k: round(statistics.fmean(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
-            row["margin_std"] = {k: round(statistics.stdev(m[k] for m in by_seed.values()), 2) for k in PROTOCOLS}
+            both = spread(by_seed)
+            row["margin_mean"], row["margin_std"] = both["mean"], both["std"]
         table_run, table_base = scores(read(table_eval_file(method))), scores(read(table_eval_file("random-init")))
         if table_run and table_base:
             row["table_run"] = {"margins_points": margins(table_run, table_base),

@@ -33,10 +33,10 @@ CHECKED = ("rotnet", "rae", "autodecoder", "cae", "layerwise")
 CONV6_REFERENCE = TUNED / "baseline-conv6-val" / "random-init" / "eval.json"
 
 
-def figures(path: Path, split: str = "val") -> dict[str, float]:
+def figures(path: Path) -> dict[str, float]:
     evaluation = Evaluation.read(path)
-    if evaluation.scored_on != split:
-        raise SystemExit(f"{path} is not scored on the {split} split")
+    if evaluation.scored_on != "val":
+        raise SystemExit(f"{path} is not scored on the validation split")
     return {"probe": evaluation.probe_accuracy, "knn": evaluation.knn_accuracy, "nmi": evaluation.nmi}
 
 
