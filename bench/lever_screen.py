@@ -29,8 +29,8 @@ LEVERS = {
     "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12", "lr0.03": "optim.lr=0.03",
              "solarize2": "augment.second_solarize_p=0.2", "wide2048": "params.projection_hidden=2048"},
     "simsiam": {"lr0.015": "optim.lr=0.015"},
-    "directpred": {"wide2048": "params.projection_hidden=2048"},
-    "directcopy": {"wide2048": "params.projection_hidden=2048"},
+    "directpred": {"wide2048": "params.projection_hidden=2048", "solarize2": "augment.second_solarize_p=0.2"},
+    "directcopy": {"wide2048": "params.projection_hidden=2048", "solarize2": "augment.second_solarize_p=0.2"},
 }
 RANDOM_INIT_VAL = TUNED / "baseline-conv6-val" / "random-init"  # the untrained Conv6, same protocol
 
