@@ -66,7 +66,12 @@ def main() -> None:
     shutil.rmtree(run / "plots", ignore_errors=True)
     knn = {e: v for e, v in monitor_by_epoch(run / "metrics.jsonl").items() if e <= args.stop_epoch}
     path = screen_dir / "screen.json"
-    screen = json.loads(path.read_text()) if path.exists() else {"variants": {}}
+    screen = json.loads(path.read_text()) if path.exists() else {
+        "plan": f"bench/results/robust-folder/PLAN-{args.method}.md",
+        "rule": f"mean validation kNN over epochs {args.stop_epoch - 4}-{args.stop_epoch}, if >= first - {DEGRADED}",
+        "command": f"selfsup train {args.method} --data-dir FOLDER --dataset image-folder --epochs 150 --quiet "
+                   f"--set train.threads=1 --set KEY=VALUE (stopped after epoch {args.stop_epoch}'s monitor)",
+        "variants": {}}
     key = " ".join(args.sets)
     screen["variants"][key] = {**verdict(knn, args.stop_epoch), "folder": args.name,
                                "seconds": round(time.time() - started, 1)}
