@@ -31,6 +31,7 @@ LEVERS = {
     "simsiam": {"lr0.015": "optim.lr=0.015"},
     "directpred": {"wide2048": "params.projection_hidden=2048", "solarize2": "augment.second_solarize_p=0.2"},
     "directcopy": {"wide2048": "params.projection_hidden=2048", "solarize2": "augment.second_solarize_p=0.2"},
+    "barlow-twins": {"solarize2": "augment.second_solarize_p=0.2"},
 }
 RANDOM_INIT_VAL = TUNED / "baseline-conv6-val" / "random-init"  # the untrained Conv6, same protocol
 
