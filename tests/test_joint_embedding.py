@@ -245,3 +245,34 @@ def test_multi_crop_views_and_losses() -> None:
     with pytest.raises(ConfigError, match="does not train on multi-crop views"):
         get_method("barlow-twins").validate_run(RunConfig.for_method("barlow-twins",
                                                                      overrides={"augment.local_crops": 2}))
+
+
+def test_simsiam_fixed_predictor_rate_keeps_the_predictor_at_the_base_rate_through_the_schedule() -> None:
+    from selfsup.data import InMemorySource
+    from selfsup.train import Trainer
+
+    data = make_synthetic(64, seed=0)
+    config = RunConfig().replace({"method": "simsiam", "backbone": "mlp", "dataset": "synthetic", "epochs": 3,
+                                  "train.batch_size": 16, "optim.optimizer": "sgd", "optim.lr": 0.05,
+                                  "optim.warmup_epochs": 1, "optim.warmup_min_steps": 0,
+                                  "predictor_constant_lr": True})
+    model = build_method(config, MethodContext(data.channels, data.image_size, len(data)))
+    trainer = Trainer(model, InMemorySource(data, 16, 0, "cpu"), config, torch.device("cpu"), progress=False)
+    trainer.fit()
+    predictor = {id(p) for p in model.predictor.parameters()}
+    rates = {}
+    for group in trainer.optimizer.param_groups:
+        ids = {id(p) for p in group["params"]}
+        assert ids <= predictor or not ids & predictor  # a group is all predictor or none of it
+        if ids:
+            rates.setdefault(bool(ids & predictor), set()).add(group["lr"])
+    assert rates[True] == {0.05}  # the base rate after 12 steps of warm-up and cosine decay
+    (scheduled,) = rates[False]  # step 11 of 12: 4 warm-up steps, then the 8th of 8 cosine steps
+    assert scheduled == pytest.approx(0.05 * 0.5 * (1 + math.cos(math.pi * 7 / 8)))
+    assert sum(len(g["params"]) for g in trainer.optimizer.param_groups) == len(
+        [p for p in model.parameters() if p.requires_grad])
+    off = build_method(config.replace({"predictor_constant_lr": False}), MethodContext(1, 16, 10))
+    assert off.constant_lr_parameters() == []
+    with pytest.raises(ConfigError, match="set from F"):
+        build_method(RunConfig().replace({"method": "directpred", "backbone": "mlp", "predictor_constant_lr": True}),
+                     MethodContext(1, 16, 10))

@@ -132,6 +132,11 @@ class Method(nn.Module):
     def begin_step(self, step: int, total_steps: int) -> None:
         """Called before every training step (staged methods switch stage here); the default does nothing."""
 
+    def constant_lr_parameters(self) -> list[nn.Parameter]:
+        """Parameters whose learning rate stays at optim.lr through the warm-up and the decay (SimSiam's fixed
+        predictor rate); none by default."""
+        return []
+
     def compilable(self) -> bool:
         """Whether torch.compile can train this step (train.compile=auto skips it, =on refuses, when not)."""
         return True

@@ -47,6 +47,9 @@ class SiameseConfig:
     rho: float = 0.3  # F <- rho F + (1 - rho) corr (DirectPred, DirectCopy, tracking)
     eps: float = 0.1  # DirectPred: p = sqrt(s) + eps; DirectCopy: Wp = F / ||F|| + eps I
     update_every: int = 1  # DirectPred / DirectCopy: set the predictor from F every N steps
+    # SimSiam's fix_pred_lr (Chen & He 2021, section 4.3): the predictor trains at optim.lr throughout, no warm-up
+    # and no decay; the rest of the network follows the schedule
+    predictor_constant_lr: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema_momentum <= 1.0:
@@ -120,6 +123,8 @@ class SiameseBase(Method):
             if unused:
                 raise ConfigError(f"params.{unused[0]} is read by directpred and directcopy only; {self.name} would "
                                   "ignore it")
+        if self.predictor_from_F is not None and params.predictor_constant_lr:
+            raise ConfigError(f"params.predictor_constant_lr: {self.name}'s predictor is set from F, not trained")
         if params.ema:
             self.target_backbone = copy.deepcopy(backbone).requires_grad_(False)
             self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
@@ -127,6 +132,9 @@ class SiameseBase(Method):
         self.register_buffer("F_steps", torch.zeros((), dtype=torch.long))
         self.momentum_now = params.ema_momentum
         self._track = False
+
+    def constant_lr_parameters(self) -> list[nn.Parameter]:
+        return list(self.predictor.parameters()) if self.params.predictor_constant_lr else []
 
     @property
     def needs_F(self) -> bool:

@@ -38,17 +38,29 @@ class LARS(torch.optim.Optimizer):
                 p.add_(buffer, alpha=-group["lr"])
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two groups: weights with decay; biases and norm parameters (ndim <= 1) without, and without LARS (the
-    ``lars`` key is LARS's own group option; the other optimizers keep it unread)."""
-    decay, no_decay = [], []
+def parameter_groups(model: nn.Module, weight_decay: float, constant: Iterable[nn.Parameter] = (),
+                     lr: float | None = None) -> list[dict]:
+    """Weights with decay; biases and norm parameters (ndim <= 1) without, and without LARS (the ``lars`` key is
+    LARS's own group option; the other optimizers keep it unread). Parameters in ``constant`` go to their own groups
+    (same split) marked ``constant_lr: lr``: the training step keeps them at that rate instead of the schedule's."""
+    fixed = {id(p) for p in constant}
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for parameter in model.parameters():
         if parameter.requires_grad:
-            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0, "lars": False},
-    ]
+            groups.setdefault((id(parameter) in fixed, parameter.ndim <= 1), []).append(parameter)
+    out = []
+    for is_fixed in (False, True):
+        for no_decay in (False, True):
+            params = groups.get((is_fixed, no_decay), [])
+            if is_fixed and not params:
+                continue
+            group: dict = {"params": params, "weight_decay": 0.0 if no_decay else weight_decay}
+            if no_decay:
+                group["lars"] = False
+            if is_fixed:
+                group["constant_lr"] = lr
+            out.append(group)
+    return out
 
 
 OPTIMIZERS.register("lars")(lambda groups, config: LARS(groups, lr=config.lr, momentum=config.momentum))
@@ -59,4 +71,5 @@ OPTIMIZERS.register("adamw")(lambda groups, config: torch.optim.AdamW(groups, lr
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """The optimizer ``config.optimizer`` names (an unknown name is an error listing the valid ones)."""
-    return OPTIMIZERS.get(config.optimizer)(parameter_groups(model, config.weight_decay), config)
+    constant = model.constant_lr_parameters() if hasattr(model, "constant_lr_parameters") else []
+    return OPTIMIZERS.get(config.optimizer)(parameter_groups(model, config.weight_decay, constant, config.lr), config)
