@@ -31,7 +31,7 @@ from selfsup.eval.result import Evaluation
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS_DIR = RESULTS / "runs-seeds"
 METHODS = ("simsiam", "parallel-ae", "parallel-dae", "byol", "ae", "barlow-twins", "directpred", "directcopy",
-           "nn-byol", "cae", "rotnet")
+           "nn-byol", "cae", "rotnet", "autodecoder")
 SEEDS = (0, 1, 2)
 PROTOCOLS = ("linear_probe", "knn", "kmeans_nmi")
 NEIGHBOURS = SEEDS_DIR / "vae-full-x4-seed0" / "neighbors-cosine.pt"  # `selfsup neighbors` on that VAE run
