@@ -65,11 +65,12 @@ def table_eval_file(method: str) -> Path:
 
 def eval_file(method: str, seed: int) -> Path:
     """Seed 0 is the table's own run when that was trained (and evaluated) in fp32 like the others; else (bf16 on
-    another machine) it is trained again under runs-seeds."""
-    own = table_eval_file(method)
-    if seed == 0 and own.exists() and precision(own) == "fp32":
-        return own
+    another machine) it is trained again under runs-seeds. A seed-0 run under runs-seeds comes first: it was trained
+    with the same recipe as seeds 1 and 2, where the table's row may since show a newer recipe (byol's)."""
     folder = run_dir(method, seed)
+    own = table_eval_file(method)
+    if seed == 0 and not (folder / "eval.json").exists() and own.exists() and precision(own) == "fp32":
+        return own
     return folder / "random-init" / "eval.json" if method == "random-init" else folder / "eval.json"
 
 
