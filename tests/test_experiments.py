@@ -191,7 +191,7 @@ def test_report_html_renders_the_table_and_plots_in_headless_chromium(alpha_swee
 
 
 COMMITTED_RUNS = Path(__file__).resolve().parent.parent / "bench" / "results" / "runs"
-TEN_RUNS = ("simclr-full-x4", "simclr-full-x20", "byol-full-x4", "simsiam-full-x4", "directpred-full-x4",
+TEN_RUNS = ("simclr-full-x4", "simclr-full-x20", "byol-simclr-recipe-full-x4", "simsiam-full-x4", "directpred-full-x4",
             "directcopy-full-x4", "barlow-twins-full-x4", "rotnet-seed-settings-full-x4", "parallel-dae-full-x4",
             "ae-full-x4")
 
@@ -231,7 +231,8 @@ def legend_overlaps(figure) -> list[str]:  # type: ignore[no-untyped-def]
 def ten_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ten committed standard- and long-budget runs of the first accuracy table (bench/results/runs), copied:
     their report. Named, so that runs committed later do not change what this report is about (RotNet's is kept as
-    rotnet-seed-settings-full-x4 since its tuned recipe's run took rotnet-full-x4)."""
+    rotnet-seed-settings-full-x4 since its tuned recipe's run took rotnet-full-x4, BYOL's previous recipe's as
+    byol-simclr-recipe-full-x4 since its asymmetric-views run took byol-full-x4)."""
     folder = tmp_path_factory.mktemp("ten") / "runs"
     for name in TEN_RUNS:
         shutil.copytree(COMMITTED_RUNS / name, folder / name)
