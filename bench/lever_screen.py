@@ -42,15 +42,10 @@ def final_monitor(run: Path) -> float | None:
     return knn.get(4)  # the standard budget's last epoch
 
 
-def recipe_run(method: str, seed: int) -> Path:
-    """The recipe's run of ``seed`` in bench/results/runs-seeds; seed 0 is the accuracy table's own run where
-    runs-seeds has none (nn-byol's table run was fp32, so it was not trained again)."""
-    run = RESULTS / "runs-seeds" / f"{method}-full-x4-seed{seed}"
-    return RESULTS / "runs" / f"{method}-full-x4" if seed == 0 and not run.exists() else run
-
-
 def recipe_finals(method: str) -> dict[int, float | None]:
-    return {seed: final_monitor(recipe_run(method, seed)) for seed in SEEDS}
+    """The final monitors of the recipe's three seeds, the runs seed_spread scores (its seed 0 is the accuracy
+    table's own run where runs-seeds has none: nn-byol's)."""
+    return {seed: final_monitor(eval_file(method, seed).parent) for seed in SEEDS}
 
 
 def validation_figures(run: Path) -> dict[str, float] | None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 
 from selfsup.config import OptimConfig
 from selfsup.registry import OPTIMIZERS
+
+if TYPE_CHECKING:
+    from selfsup.methods.base import Method
 
 
 class LARS(torch.optim.Optimizer):
@@ -44,23 +48,17 @@ def parameter_groups(model: nn.Module, weight_decay: float, constant: Iterable[n
     LARS's own group option; the other optimizers keep it unread). Parameters in ``constant`` go to their own groups
     (same split) marked ``constant_lr: lr``: the training step keeps them at that rate instead of the schedule's."""
     fixed = {id(p) for p in constant}
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            groups.setdefault((id(parameter) in fixed, parameter.ndim <= 1), []).append(parameter)
-    out = []
-    for is_fixed in (False, True):
-        for no_decay in (False, True):
-            params = groups.get((is_fixed, no_decay), [])
-            if is_fixed and not params:
-                continue
-            group: dict = {"params": params, "weight_decay": 0.0 if no_decay else weight_decay}
-            if no_decay:
-                group["lars"] = False
-            if is_fixed:
-                group["constant_lr"] = lr
-            out.append(group)
-    return out
+    trained = [p for p in model.parameters() if p.requires_grad]
+    scheduled = decay_split([p for p in trained if id(p) not in fixed], weight_decay)
+    kept = [{**group, "constant_lr": lr}
+            for group in decay_split([p for p in trained if id(p) in fixed], weight_decay) if group["params"]]
+    return scheduled + kept
+
+
+def decay_split(parameters: list[nn.Parameter], weight_decay: float) -> list[dict]:
+    """Two groups: ``parameters`` with ndim > 1 under ``weight_decay``; the rest without decay and without LARS."""
+    return [{"params": [p for p in parameters if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in parameters if p.ndim <= 1], "weight_decay": 0.0, "lars": False}]
 
 
 OPTIMIZERS.register("lars")(lambda groups, config: LARS(groups, lr=config.lr, momentum=config.momentum))
@@ -69,7 +67,7 @@ OPTIMIZERS.register("adam")(lambda groups, config: torch.optim.Adam(groups, lr=c
 OPTIMIZERS.register("adamw")(lambda groups, config: torch.optim.AdamW(groups, lr=config.lr))
 
 
-def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(method: Method, config: OptimConfig) -> torch.optim.Optimizer:
     """The optimizer ``config.optimizer`` names (an unknown name is an error listing the valid ones)."""
-    constant = model.constant_lr_parameters() if hasattr(model, "constant_lr_parameters") else []
-    return OPTIMIZERS.get(config.optimizer)(parameter_groups(model, config.weight_decay, constant, config.lr), config)
+    groups = parameter_groups(method, config.weight_decay, method.constant_lr_parameters(), config.lr)
+    return OPTIMIZERS.get(config.optimizer)(groups, config)
