@@ -138,6 +138,15 @@ def figures(run: Path) -> dict:
     return scores(evaluation) if evaluation.has_figures else {}
 
 
+def kept_best(run: Path) -> dict:
+    """train.keep_best: the measurement whose weights were evaluated, and whether train.patience stopped the run."""
+    path = run / "eval.json"
+    training = Evaluation.read(path).training if path.exists() else None
+    if not training or "kept_best" not in training:
+        return {}
+    return {**training["kept_best"], "stopped_early": training.get("stopped_early", False)}
+
+
 def scores(evaluation: Evaluation) -> dict:
     """An eval.json's three headline figures."""
     return {"probe_acc": evaluation.probe_accuracy, "knn_acc": evaluation.knn_accuracy, "kmeans_nmi": evaluation.nmi}
@@ -196,6 +205,9 @@ def record_run(run: Path, key: str, command: list[str], exit_code: int, seconds:
         record["collapse"] = last_collapse(run)
         record["trace"] = trace(run / "metrics.jsonl")
     record.update(figures(run))
+    kept = kept_best(run)
+    if kept:  # train.keep_best: the figures are those of the monitor's best measurement, not the last step's
+        record["kept_best"] = kept
     from selfsup.ops.collapse import COLLAPSE_THRESHOLD
 
     std = record.get("collapse", {}).get("embedding_std")
@@ -243,8 +255,12 @@ def table(summary: dict) -> str:
         rank = f"{t['rank_first']:.0f} -> {t['rank_last']:.0f}" if "rank_first" in t else "-"
         knn = (f"{t['val_knn_first']:.3f} -> {t['val_knn_last']:.3f} ({t['val_knn_best']:.3f})"
                if "val_knn_first" in t else "-")
+        kept = r.get("kept_best")
+        if kept:  # the evaluated weights are the kept measurement's, so "held" judges them
+            knn += f"; kept {kept['monitor_knn']:.3f} (epoch {kept['epoch']}{', stopped early' * kept['stopped_early']})"
         cells = [f"{r[k]:.3f}" if k in r else "-" for k in ("probe_acc", "knn_acc", "kmeans_nmi")]
-        held = "yes" if t.get("val_knn_last", 0) >= t.get("val_knn_first", 1) - DEGRADED else "NO"
+        judged = kept["monitor_knn"] if kept else t.get("val_knn_last", 0)
+        held = "yes" if judged >= t.get("val_knn_first", 1) - DEGRADED else "NO"
         survived = "yes" if r["survived"] else "NO"
         rows.append(f"| {method} | {survived} | {held} | {r['exit']} | {std} | {rank} | {knn} | {' | '.join(cells)} | "
                     f"{r['seconds'] / 60:.0f} |")

@@ -24,7 +24,7 @@ from selfsup.eval.plots import plot_eigenspace, plot_image_rows, plot_loss, plot
 from selfsup.methods import Method, MethodContext, get_method
 from selfsup.ops import distributed
 from selfsup.train import CollapseError, Trainer, TrainResult, resolve_device, resolve_precision
-from selfsup.train.checkpoint import has_checkpoint, load_checkpoint, load_model_state
+from selfsup.train.checkpoint import BEST, has_checkpoint, load_best, load_checkpoint, load_model_state
 from selfsup.train.decisions import run_settings
 from selfsup.train.device import (
     InferenceMode,
@@ -116,6 +116,9 @@ def train(config: RunConfig | str, out: str | Path | None = None, resume: bool =
                           f"the number of processes, {world}")
     device = distributed.local_device(setup_device(config))
     plan = DataPlan(config.data)  # each split read once: training, the online monitor and the evaluation share it
+    if config.train.keep_best and (reason := monitor_off(config, plan)) is not None:
+        raise ConfigError(f"train.keep_best keeps the online monitor's best weights, and this run has no monitor: "
+                          f"{reason}")
     if config.data.stream:
         source: Any = streaming_source(config, device, rank, world)
         context = MethodContext(source.channels, source.size, len(source))
@@ -175,7 +178,8 @@ def _train_into(config: RunConfig, run_dir: Path | None, lock: RunLock | None, r
                                "images_seen": result.steps * config.train.batch_size,
                                "images_per_s": round(result.images_per_second, 1), "precision": precision,
                                "channels_last": channels_last, "compiled": compiled,
-                               "device": str(device), **monitor_cost(monitor, result.seconds)}
+                               "device": str(device), **monitor_cost(monitor, result.seconds),
+                               **kept_record(result)}
         if run_dir is not None:
             write_json(run_dir / "eval.json", evaluation.to_dict())
     return RunResult(run_dir, method, result, evaluation)
@@ -217,19 +221,36 @@ def online_monitor(config: RunConfig, device: torch.device, bf16: bool, channels
                    plan: DataPlan | None = None) -> OnlineMonitor | None:
     """The run's online monitor: a fixed bank of labelled training images and a fixed subset of the validation
     split (never the test split); None when switched off, or without a validation split or labels."""
-    if not config.monitor.enabled:
+    plan = plan or DataPlan(config.data)
+    reason = monitor_off(config, plan)
+    if reason is not None:
+        if config.monitor.enabled:
+            RUN_LOG.info("online monitor off: %s", reason)
         return None
-    data = config.data
-    if data.stream:
-        log.info("online monitor off: it needs an in-memory dataset")
-        return None
-    splits = (plan or DataPlan(data)).labelled(with_test=False)
-    if splits.val is None or bool((splits.val.labels < 0).any()):
-        RUN_LOG.info("online monitor off: no labelled validation split (data.val_size resolved to 0: unlabeled "
-                     "images, or a class with under 20 images; set data.val_size=N to hold some out)")
-        return None
+    splits = plan.labelled(with_test=False)
+    assert splits.val is not None  # monitor_off checked it
     return OnlineMonitor(splits.fit.to(device), splits.val.to(device), config.monitor, config.eval, device, bf16,
-                         seed=data.val_seed, channels_last=channels_last)
+                         seed=config.data.val_seed, channels_last=channels_last)
+
+
+def monitor_off(config: RunConfig, plan: DataPlan) -> str | None:
+    """Why this run can have no online monitor, or None when it can."""
+    if not config.monitor.enabled:
+        return "monitor.enabled is false"
+    if config.data.stream:
+        return "it needs an in-memory dataset (data.stream is on)"
+    splits = plan.labelled(with_test=False)
+    if splits.val is None or bool((splits.val.labels < 0).any()):
+        return ("no labelled validation split (data.val_size resolved to 0: unlabeled images, or a class with under "
+                "20 images; set data.val_size=N to hold some out)")
+    return None
+
+
+def kept_record(result: TrainResult) -> dict[str, Any]:
+    """eval.json's note of train.keep_best: which measurement's weights were evaluated, and an early stop."""
+    if result.kept is None:
+        return {}
+    return {"kept_best": result.kept, "stopped_early": result.stopped_early}
 
 
 def monitor_cost(monitor: OnlineMonitor | None, training_seconds: float) -> dict[str, Any]:
@@ -339,13 +360,18 @@ def plot_reconstructions(method: Method, dataset: ImageDataset, path: Path, titl
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Method:
-    """The trained method of a run directory, in eval mode; ``.embed(images)`` gives its representation."""
+    """The trained method of a run directory, in eval mode; ``.embed(images)`` gives its representation. A run
+    trained with ``train.keep_best`` gives the weights of its best online-monitor measurement (checkpoints/best.pt)."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     checkpoint_path = run_dir / "checkpoints" / "last.pt"
     if not has_checkpoint(checkpoint_path):
         raise RunDirectoryError(f"{run_dir} has no checkpoint (checkpoints/last.pt); was it trained?")
-    state = load_checkpoint(checkpoint_path, device)
+    if config.train.keep_best:  # the weights of the online monitor's best measurement
+        checkpoint_path = run_dir / "checkpoints" / BEST
+        state = load_best(checkpoint_path, device)
+    else:
+        state = load_checkpoint(checkpoint_path, device)
     try:
         # the checkpoint's data context; a trained run is loaded to be used, so training-only inputs (nn-byol's
         # neighbour file) are not read: a run stays evaluable after they move

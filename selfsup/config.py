@@ -142,6 +142,13 @@ class TrainConfig:
     # stop (exit 1) once the collapse monitor has flagged this many steps in a row (embedding std < 0.1: every image
     # maps to nearly the same point); the checkpoint from before the collapse is kept. 0: train on regardless
     collapse_patience: int = 50
+    # keep the weights of the online monitor's best measurement (its validation kNN) in checkpoints/best.pt: the
+    # run's evaluation, `selfsup eval RUN` and selfsup.load use them instead of the last step's (early stopping on
+    # the validation split; needs the monitor). last.pt stays the point a resumed run continues from
+    keep_best: bool = False
+    # with keep_best: stop at the end of the epoch in which this many monitor measurements in a row have not beaten
+    # the best one (0: train the whole schedule)
+    patience: int = 0
 
     def __post_init__(self) -> None:
         require(1 <= self.epochs <= 10_000, f"train.epochs must be in [1, 10000], got {self.epochs}")
@@ -156,6 +163,9 @@ class TrainConfig:
                f"train.channels_last must be auto, on or off, got {self.channels_last!r}")
         require(self.compile in ("auto", "on", "off"), f"train.compile must be auto, on or off, got {self.compile!r}")
         require(self.collapse_patience >= 0, f"train.collapse_patience must be >= 0 (0: off), got {self.collapse_patience}")
+        require(self.patience >= 0, f"train.patience must be >= 0 (0: off), got {self.patience}")
+        require(not self.patience or self.keep_best,
+                "train.patience stops on the online monitor's best measurement: set train.keep_best=true with it")
         require(self.logger in ("jsonl", "tensorboard"), f"train.logger must be jsonl or tensorboard, got {self.logger!r}")
 
 

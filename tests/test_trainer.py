@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import signal
@@ -253,3 +254,60 @@ def test_a_warm_up_has_a_floor_in_steps() -> None:
     assert warmup_steps(tuned, 429, 429 * 4) == 86  # Fashion-MNIST's 55,000 images: the committed recipe's 86
     assert warmup_steps(OptimConfig(warmup_epochs=0.0), 12, 1800) == 0
     assert warmup_steps(OptimConfig(warmup_epochs=0.2, warmup_min_steps=0), 12, 1800) == 2
+
+
+class ScriptedMonitor:
+    """OnlineMonitor.measure replaced by a fixed sequence of validation kNN values; keeps the weights it saw."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.values, self.weights = values, []
+
+    def measure(self):  # type: ignore[no-untyped-def]
+        def measure(monitor, method):  # type: ignore[no-untyped-def]
+            self.weights.append({key: value.detach().clone() for key, value in method.state_dict().items()})
+            return {"monitor_knn": self.values[len(self.weights) - 1]}
+
+        return measure
+
+
+def test_keep_best_evaluates_the_best_measurement_and_patience_stops_the_run(tmp_path: Path, monkeypatch) -> None:
+    from selfsup.eval.monitor import OnlineMonitor
+
+    # measurements before the first step and after epochs 1..6: the best is epoch 2's; epochs 3 and 4 do not beat
+    # it, so patience 2 stops the run after epoch 4 and epoch 5's 0.9 is never reached
+    scripted = ScriptedMonitor([0.3, 0.5, 0.7, 0.6, 0.7, 0.9, 0.95])
+    monkeypatch.setattr(OnlineMonitor, "measure", scripted.measure())
+    run = tmp_path / "run"
+    overrides = {"epochs": 6, "train.keep_best": True, "train.patience": 2, "monitor.bank": 100,
+                 "monitor.queries": 50}
+    result = selfsup.train(config(**overrides), out=run, progress=False)
+    per_epoch = 256 // 64
+    assert len(scripted.weights) == 5  # epochs 0..4
+    assert result.train.stopped_early and result.train.steps == 4 * per_epoch
+    assert result.train.kept == {"step": 2 * per_epoch, "epoch": 2, "monitor_knn": 0.7}
+    best = scripted.weights[2]
+    last = weights(run)  # checkpoints/last.pt: the state after epoch 4, where a resume would continue
+    assert any(not torch.equal(best[key], last[key]) for key in best)
+    for method in (result.method, selfsup.load(run)):  # the evaluated weights, and what load gives
+        for key, value in method.state_dict().items():
+            assert torch.equal(value.cpu(), best[key]), key
+    assert result.eval["training"]["kept_best"] == {"step": 8, "epoch": 2, "monitor_knn": 0.7}
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "event" in line]
+    assert [e["event"] for e in events] == ["stopped_early"] and events[0]["step"] == 16
+
+    # resumed, the run is already out of patience: no step is trained, and the kept weights come from best.pt
+    again = selfsup.train(config(**overrides), out=run, resume=True, evaluate=False, progress=False)
+    assert again.train.steps == 16 and again.train.kept == result.train.kept and len(scripted.weights) == 5
+    for key, value in again.method.state_dict().items():
+        assert torch.equal(value.cpu(), best[key]), key
+
+
+def test_keep_best_needs_the_monitor_and_patience_needs_keep_best(tmp_path: Path) -> None:
+    from selfsup.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.keep_best"):
+        config(**{"train.patience": 3})
+    with pytest.raises(ConfigError, match="no monitor: monitor.enabled is false"):
+        selfsup.train(config(**{"train.keep_best": True, "monitor.enabled": False}), out=tmp_path / "run",
+                      progress=False)
+    assert not (tmp_path / "run").exists()  # refused before the run directory

@@ -24,6 +24,7 @@ from selfsup.errors import CheckpointError
 log = logging.getLogger(__name__)
 
 PREVIOUS = "previous.pt"
+BEST = "best.pt"  # train.keep_best: the weights of the online monitor's best measurement
 
 
 def previous_path(path: Path) -> Path:
@@ -85,6 +86,14 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         log.warning("%s; using the previous checkpoint %s (step %s): at most one checkpoint interval is lost",
                     error, previous, state.get("step", "?"))
         return state
+
+
+def load_best(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """``checkpoints/best.pt``: no fallback to another file, since no other holds those weights."""
+    if not path.exists():
+        raise CheckpointError(f"no best checkpoint at {path} (train.keep_best writes it at the monitor's first "
+                              "measurement)")
+    return _as_state(read_state(path, device), path)
 
 
 def _as_state(state: Any, path: Path) -> dict[str, Any]:

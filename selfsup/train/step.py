@@ -49,7 +49,7 @@ def run_step(model: torch.nn.Module, method: Method, optimizer: torch.optim.Opti
     A non-finite loss is returned without an update: the caller stops."""
     method.begin_step(step, total_steps)
     for group in optimizer.param_groups:  # groups marked constant_lr keep their own rate (optim.parameter_groups)
-        group["lr"] = group["constant_lr"] if group.get("constant_lr") is not None else lr * group.get("lr_scale", 1.0)
+        group["lr"] = group["constant_lr"] if group.get("constant_lr") is not None else lr
     if settings.channels_last:
         batch.images = batch.images.contiguous(memory_format=torch.channels_last)
     with torch.autocast(settings.device_type, dtype=torch.bfloat16, enabled=settings.bf16):

@@ -28,7 +28,7 @@ from selfsup.errors import CheckpointError, CollapseError, ConfigError, Divergen
 from selfsup.ops import distributed
 from selfsup.ops.schedules import stage_bounds, warmup_cosine, warmup_steps
 from selfsup.ops.signals import stop_signals
-from selfsup.train.checkpoint import load_checkpoint, load_model_state, save_atomic, write_atomic
+from selfsup.train.checkpoint import BEST, load_best, load_checkpoint, load_model_state, save_atomic, write_atomic
 from selfsup.train.loggers import make_logger
 from selfsup.train.optim import build_optimizer
 from selfsup.train.rundir import parse_metrics
@@ -47,6 +47,10 @@ class TrainResult:
     final_loss: float
     seconds: float  # training time of this process (resumed runs add up their parts)
     images_per_second: float
+    # train.keep_best: the monitor measurement whose weights the method holds now (step, epoch, monitor_knn), and
+    # whether train.patience stopped the run before its last step
+    kept: dict[str, Any] | None = None
+    stopped_early: bool = False
 
 
 def _step_of(record: dict[str, Any]) -> float:
@@ -100,12 +104,21 @@ class Trainer:
         self.step_settings = StepSettings(device.type, self.bf16, channels_last, config.optim.grad_clip)
         self._stop_signal: int | None = None
         self._status: dict[str, str] = {}  # the progress bar's postfix
+        # train.keep_best: the best monitor measurement so far ({step, epoch, monitor_knn}), the measurements since it,
+        # and its weights (a CPU copy, also written to checkpoints/best.pt when there is a run directory)
+        self.best: dict[str, Any] | None = None
+        self.since_best = 0
+        self._best_weights: dict[str, torch.Tensor] | None = None
         self.logger = make_logger(config.train.logger, run_dir) if self.is_main else None
 
     # -- checkpoints ---------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path | None:
         return None if self.run_dir is None else self.run_dir / "checkpoints" / "last.pt"
+
+    @property
+    def best_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoints" / BEST
 
     def state_dict(self, finished: bool = False) -> dict[str, Any]:
         return {
@@ -119,9 +132,11 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "seconds": self.seconds,
             "last_loss": self.last_loss,
+            "best": self.best,
+            "since_best": self.since_best,
             "config": self.config.to_dict(),
             # the data the model was built for (how it was built, training or loaded for use, is not saved)
-            "context": {k: v for k, v in dataclasses.asdict(self.method.context).items() if k != "training"},
+            "context": self._context(),
             "finished": finished,
         }
 
@@ -158,6 +173,10 @@ class Trainer:
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
             self.seconds = float(state["seconds"])
             self.last_loss = float(state.get("last_loss", math.nan))
+            best = state.get("best")
+            self.best = {"step": int(best["step"]), "epoch": int(best["epoch"]),
+                         "monitor_knn": float(best["monitor_knn"])} if best is not None else None
+            self.since_best = int(state.get("since_best", 0))
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
             raise CheckpointError(f"{path}: its training state is incomplete or corrupt ({type(error).__name__}: "
                                   f"{str(error)[:160]}); resume from checkpoints/previous.pt by moving it to last.pt, "
@@ -210,8 +229,35 @@ class Trainer:
                    "images_seen": self.step * self.config.train.batch_size, **measured})
         self._status["val_knn"] = f"{measured['monitor_knn']:.3f}"
         bar.set_postfix(self._status, refresh=False)
+        if self.config.train.keep_best:
+            self._track_best(epoch, measured["monitor_knn"])
         if self.on_monitor is not None:
             self.on_monitor(self.step, self.total_steps, measured["monitor_knn"])
+
+    def _track_best(self, epoch: int, knn: float) -> None:
+        """train.keep_best: a new best measurement keeps a copy of the weights (and writes checkpoints/best.pt);
+        any other counts towards train.patience. Ties keep the earlier weights."""
+        if self.best is not None and knn <= self.best["monitor_knn"]:
+            self.since_best += 1
+            return
+        self.best, self.since_best = {"step": self.step, "epoch": epoch, "monitor_knn": knn}, 0
+        self._best_weights = {key: value.detach().to("cpu", copy=True) for key, value in self.method.state_dict().items()}
+        if self.best_path is not None:  # what selfsup.load reads: the model and what it was built for
+            save_atomic({"model": self._best_weights, "best": self.best, "config": self.config.to_dict(),
+                         "context": self._context()}, self.best_path)
+
+    def _context(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self.method.context).items() if k != "training"}
+
+    def _out_of_patience(self) -> bool:
+        """train.patience measurements in a row without a new best; every process stops at the same epoch end."""
+        patience = self.config.train.patience
+        out = bool(patience) and self.since_best >= patience
+        if self.world > 1:  # only rank 0 measures
+            flag = torch.tensor([float(out)], device=self.device)
+            torch.distributed.broadcast(flag, 0)
+            out = bool(flag.item())
+        return out
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -227,14 +273,38 @@ class Trainer:
         if self.step == 0:  # the random-init level of this encoder
             self._monitor(0, bar)
             self._last_monitored = 0
+        stopped_early = False
         with stop_signals(self._on_stop_signal):
             while self.step < self.total_steps:
+                if self._out_of_patience():
+                    stopped_early = True
+                    break
                 self._train_epoch(self.step // self.steps_per_epoch, bar)
         bar.close()
+        if stopped_early:
+            log.info("stopped early at step %d of %d: %d monitor measurements without a new best (train.patience)",
+                     self.step, self.total_steps, self.since_best)
+        kept = self._restore_best() if self.config.train.keep_best else None
         self.method.after_training()
-        n_images = self.total_steps * getattr(self.source, "batch_size", 0)
-        return TrainResult(self.step, self.config.train.epochs, self.last_loss, self.seconds,
-                           n_images / self.seconds if self.seconds else 0.0)
+        n_images = self.step * getattr(self.source, "batch_size", 0)
+        return TrainResult(self.step, self.step // self.steps_per_epoch, self.last_loss, self.seconds,
+                           n_images / self.seconds if self.seconds else 0.0, kept, stopped_early)
+
+    def _restore_best(self) -> dict[str, Any] | None:
+        """Put the best measurement's weights back into the method (rank 0, which evaluates); after a resume they
+        are read from checkpoints/best.pt."""
+        if not self.is_main or self.best is None:
+            return None
+        weights = self._best_weights
+        if weights is None:
+            assert self.best_path is not None  # a resumed run has a run directory
+            state = load_best(self.best_path, self.device)
+            load_model_state(self.method, state, self.best_path, self.config.to_dict())
+        else:
+            self.method.load_state_dict(weights)
+        log.info("kept the weights of step %d (epoch %d): validation kNN %.4f (train.keep_best)", self.best["step"],
+                 self.best["epoch"], self.best["monitor_knn"])
+        return dict(self.best)
 
     def _train_epoch(self, epoch: int, bar: Any) -> None:
         """The rest of ``epoch`` from the current step, then its summary line, monitor measurement and checkpoint.
@@ -267,7 +337,11 @@ class Trainer:
         if self.step != self._last_monitored:
             self._monitor(epoch + 1, bar)
             self._last_monitored = self.step
-        finished = self.step >= self.total_steps
+        out_of_patience = self._out_of_patience()
+        if out_of_patience and self.step < self.total_steps:
+            self._log({"step": self.step, "epoch": epoch + 1, "event": "stopped_early",
+                       "patience": self.config.train.patience, "best": self.best})
+        finished = self.step >= self.total_steps or out_of_patience
         if finished or not self._collapsed_steps:  # a collapsed state does not replace the checkpoint before it
             self.save(finished=finished)
 
