@@ -63,12 +63,18 @@ def table_eval_file(method: str) -> Path:
     return RESULTS / "runs" / f"{method}-full-x4" / "eval.json"
 
 
+# the table's former seed-0 run of the recipe that seeds 1 and 2 were trained with, kept under another name once an
+# adopted recipe's run took the table's row (bench/promote_run.py --keep-old)
+KEPT_SEED0 = {"nn-byol": RESULTS / "runs" / "nn-byol-symmetric-full-x4" / "eval.json"}
+
+
 def eval_file(method: str, seed: int) -> Path:
     """Seed 0 is the table's own run when that was trained (and evaluated) in fp32 like the others; else (bf16 on
-    another machine) it is trained again under runs-seeds. A seed-0 run under runs-seeds comes first: it was trained
-    with the same recipe as seeds 1 and 2, where the table's row may since show a newer recipe (byol's)."""
+    another machine) it is trained again under runs-seeds. A seed-0 run under runs-seeds comes first, then a kept
+    former table run (KEPT_SEED0): they were trained with the same recipe as seeds 1 and 2, where the table's row
+    may since show a newer recipe (byol's, nn-byol's)."""
     folder = run_dir(method, seed)
-    own = table_eval_file(method)
+    own = KEPT_SEED0.get(method, table_eval_file(method))
     if seed == 0 and not (folder / "eval.json").exists() and own.exists() and precision(own) == "fp32":
         return own
     return folder / "random-init" / "eval.json" if method == "random-init" else folder / "eval.json"
