@@ -302,12 +302,49 @@ def test_keep_best_evaluates_the_best_measurement_and_patience_stops_the_run(tmp
         assert torch.equal(value.cpu(), best[key]), key
 
 
-def test_keep_best_needs_the_monitor_and_patience_needs_keep_best(tmp_path: Path) -> None:
+def test_keep_best_without_a_monitor_says_so_and_evaluates_the_last_weights(tmp_path: Path, caplog) -> None:
+    """A recipe's keep_best (simsiam's) meets runs without a monitor (unlabelled images, streaming): the run goes on
+    with its last weights and says so; train.patience alone is refused, since it would do nothing."""
+    import logging
+
     from selfsup.errors import ConfigError
 
     with pytest.raises(ConfigError, match="train.keep_best"):
         config(**{"train.patience": 3})
-    with pytest.raises(ConfigError, match="no monitor: monitor.enabled is false"):
-        selfsup.train(config(**{"train.keep_best": True, "monitor.enabled": False}), out=tmp_path / "run",
-                      progress=False)
-    assert not (tmp_path / "run").exists()  # refused before the run directory
+    with caplog.at_level(logging.WARNING, logger="selfsup.run"):
+        result = selfsup.train(config(**{"train.keep_best": True, "train.patience": 1, "monitor.enabled": False}),
+                               out=tmp_path / "run", evaluate=False, progress=False)
+    assert "no monitor (monitor.enabled is false): its last weights are evaluated" in caplog.text
+    assert result.train.kept is None and not result.train.stopped_early and result.train.steps == 8
+    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    for key, value in selfsup.load(tmp_path / "run").state_dict().items():
+        assert torch.equal(value, weights(tmp_path / "run")[key]), key
+
+
+def test_kept_measurement_follows_the_trainers_rule() -> None:
+    from selfsup.train.trainer import kept_measurement
+
+    assert kept_measurement([0.80, 0.84, 0.85, 0.86], 10) == (3, None)  # rising to the end: the last is kept
+    assert kept_measurement([0.80, 0.86, 0.85, 0.86], 10) == (1, None)  # a tie keeps the earlier weights
+    assert kept_measurement([0.80, 0.79, 0.78], 0) == (0, None)  # never beaten: the untrained encoder
+    # patience 2: two measurements without a new best stop the run after the second (index 3), before index 4
+    assert kept_measurement([0.5, 0.7, 0.6, 0.65, 0.9], 2) == (1, 3)
+    assert kept_measurement([0.5, 0.7, 0.6, 0.65], 2) == (1, None)  # the last measurement: nothing left to stop
+
+
+def test_a_run_whose_last_measurement_was_its_best_is_the_keep_best_recipes_run(tmp_path: Path) -> None:
+    """simsiam's recipe took train.keep_best after its runs: a run whose monitor rose to its last measurement kept
+    those weights anyway, so the accuracy table does not flag it; one that peaked earlier is flagged."""
+    from selfsup.benchmark.accuracy import method_config, recipe_differences
+
+    budget = {"limit": None, "epochs": 4}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(method_config("simsiam", budget, {"train.keep_best": False,
+                                                                       "train.patience": 0}).to_yaml())
+    for values, expected in (([0.83, 0.84, 0.845, 0.846, 0.85], []),
+                             ([0.83, 0.84, 0.851, 0.846, 0.85],
+                              ["train.keep_best: False -> True", "train.patience: 0 -> 10"])):
+        (run / "metrics.jsonl").write_text("".join(json.dumps({"step": i, "monitor_knn": v}) + "\n"
+                                                   for i, v in enumerate(values)))
+        assert recipe_differences(run, "simsiam", budget) == expected

@@ -233,8 +233,9 @@ def run_trial(trial: Any, base: RunConfig, space: Space, out: Path, images: int)
     every = max(1, (images // config.train.batch_size) * config.train.epochs // REPORTS)
     started = time.perf_counter()
     try:
-        api.train(config.replace({"monitor.every": every}), out / "trials" / f"{trial.number:04d}", evaluate=False,
-                  progress=False, on_monitor=on_monitor)
+        # a trial is scored by its last measurement, and runs its whole budget: no early stop, no kept weights
+        api.train(config.replace({"monitor.every": every, "train.keep_best": False, "train.patience": 0}),
+                  out / "trials" / f"{trial.number:04d}", evaluate=False, progress=False, on_monitor=on_monitor)
     except (DivergenceError, UserError) as error:  # a diverged, collapsed or refused trial: a bad value
         trial.set_user_attr("error", str(error).splitlines()[0][:300])
         raise optuna.TrialPruned() from None

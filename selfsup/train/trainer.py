@@ -53,6 +53,21 @@ class TrainResult:
     stopped_early: bool = False
 
 
+def kept_measurement(values: list[float], patience: int) -> tuple[int, int | None]:
+    """What train.keep_best and train.patience do with a run's sequence of monitor measurements (one before the
+    first step, then one per epoch end): the index of the kept one (the first of the best) and the index after which
+    patience stops the run (None: it trains to the end). The trainer applies the same rule as it measures."""
+    best, since = 0, 0
+    for index, value in enumerate(values[1:], start=1):
+        if value > values[best]:
+            best, since = index, 0
+        else:
+            since += 1
+        if patience and since >= patience and index < len(values) - 1:
+            return best, index
+    return best, None
+
+
 def _step_of(record: dict[str, Any]) -> float:
     step = record.get("step", 0)
     return step if isinstance(step, (int, float)) else 0
