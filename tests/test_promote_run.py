@@ -32,10 +32,11 @@ def results_copy(tmp_path: Path) -> Path:
 
 
 def test_promote_makes_the_committed_rotnet_table_run(promote_run, tmp_path: Path) -> None:
-    """The committed runs/rotnet-full-x4 was copied by hand on 2026-12-03; the script gives the same files."""
+    """The tuned recipe's table run (runs/rotnet-full-x4 until the fourteenth session, kept since as
+    runs/rotnet-last-weights-full-x4) was copied by hand on 2026-12-03; the script gives the same files."""
     results = results_copy(tmp_path)
     assert promote_run.main(["rotnet", "--results", str(results), "--keep-old", "old"]) == 0
-    made, committed = results / "runs" / "rotnet-full-x4", RESULTS / "runs" / "rotnet-full-x4"
+    made, committed = results / "runs" / "rotnet-full-x4", RESULTS / "runs" / "rotnet-last-weights-full-x4"
     # the same config, read with the fields added since the commit at their defaults (RotNet's crop_flip, ...)
     read = [RunConfig.from_yaml(run / "config.yaml").to_dict() for run in (made, committed)]
     assert read[0] == read[1]

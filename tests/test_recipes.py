@@ -76,7 +76,7 @@ PINNED = {"simclr": SGD_TUNED, "byol": SGD_TUNED, "simsiam": SGD_TUNED, "directp
 # representation without inference steps (bench/results/robust-folder/PLAN-autodecoder.md)
 OTHER = {"simclr": {"params.temperature": 0.2}, "byol": {"augment.second_solarize_p": 0.2},
          "simsiam": {"augment.second_solarize_p": None, "train.keep_best": True, "train.patience": 10}, "nn-byol": {"augment.second_solarize_p": 0.2},
-         "rotnet": {"params.hidden": 256, "augment.strength": 1.0},
+         "rotnet": {"params.hidden": 256, "augment.strength": 1.0, "train.keep_best": True, "train.patience": 10},
          "autodecoder": {"params.latent_dim": 256, "params.infer_steps": 0}, "rae": {"backbone": "mlp"}}
 
 
