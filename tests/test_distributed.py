@@ -139,6 +139,36 @@ def _train_worker(rank: int, port: int, out: str, stop_at: int | None, results: 
         dist.destroy_process_group()
 
 
+def _keep_best_worker(rank: int, port: int, out: str, results: dict) -> None:
+    """train.patience under two processes: rank 0 measures (a scripted monitor) and decides; both stop together."""
+    import selfsup
+    from selfsup.eval.monitor import OnlineMonitor
+
+    os.environ.update({"WORLD_SIZE": str(WORLD), "RANK": str(rank), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    values = iter([0.5, 0.7, 0.6, 0.9, 0.95])  # before the first step, then epochs 1, 2, ...: patience 1 stops after 2
+    OnlineMonitor.measure = lambda self, method: {"monitor_knn": next(values)}  # type: ignore[method-assign]
+    try:
+        config = _tiny_config().replace({"epochs": 4, "train.keep_best": True, "train.patience": 1,
+                                         "monitor.bank": 100, "monitor.queries": 50})
+        result = selfsup.train(config, out=out, progress=False, evaluate=False)
+        results[rank] = {"steps": result.train.steps, "stopped": result.train.stopped_early,
+                         "kept": result.train.kept}
+    finally:
+        dist.destroy_process_group()
+
+
+def test_patience_stops_every_process_at_the_same_step(tmp_path: Path) -> None:
+    results = mp.Manager().dict()
+    mp.spawn(_keep_best_worker, args=(_free_port(), str(tmp_path / "run"), results), nprocs=WORLD, join=True)
+    per_epoch = 256 // 64
+    assert results[0]["steps"] == results[1]["steps"] == 2 * per_epoch
+    assert results[0]["stopped"] and results[1]["stopped"]
+    assert results[0]["kept"] == {"step": per_epoch, "epoch": 1, "monitor_knn": 0.7}  # rank 0 holds the weights
+    assert results[1]["kept"] is None
+    assert torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=False)["best"]["epoch"] == 1
+
+
 def _spawn_training(out: Path, stop_at: int | None = None) -> dict:
     results = mp.Manager().dict()
     mp.spawn(_train_worker, args=(_free_port(), str(out), stop_at, results), nprocs=WORLD, join=True)
