@@ -257,7 +257,8 @@ def table(summary: dict) -> str:
                if "val_knn_first" in t else "-")
         kept = r.get("kept_best")
         if kept:  # the evaluated weights are the kept measurement's, so "held" judges them
-            knn += f"; kept {kept['monitor_knn']:.3f} (epoch {kept['epoch']}{', stopped early' * kept['stopped_early']})"
+            early = ", stopped early" if kept["stopped_early"] else ""
+            knn += f"; kept {kept['monitor_knn']:.3f} (epoch {kept['epoch']}{early})"
         cells = [f"{r[k]:.3f}" if k in r else "-" for k in ("probe_acc", "knn_acc", "kmeans_nmi")]
         judged = kept["monitor_knn"] if kept else t.get("val_knn_last", 0)
         held = "yes" if judged >= t.get("val_knn_first", 1) - DEGRADED else "NO"

@@ -72,10 +72,12 @@ PINNED = {"simclr": SGD_TUNED, "byol": SGD_TUNED, "simsiam": SGD_TUNED, "directp
           "rae": SEED_ADAM}
 # the SimCLR study's temperature, RotNet's study's classifier (its augmentation strength left at the default: RotNet
 # does not augment), the auto-decoder study's code size, and rae's MLP (its layer-wise copying needs linear layers)
-# BYOL's asymmetric views (bench/results/runs-tuned/PLAN-byol.md, levers (e) and (h)), BYOL's and nn-BYOL's; the auto-decoder's
+# BYOL's asymmetric views (bench/results/runs-tuned/PLAN-byol.md, levers (e) and (h)), BYOL's and nn-BYOL's;
+# early stopping for SimSiam and RotNet (bench/results/robust-folder/PLAN-keep-best.md); the auto-decoder's
 # representation without inference steps (bench/results/robust-folder/PLAN-autodecoder.md)
 OTHER = {"simclr": {"params.temperature": 0.2}, "byol": {"augment.second_solarize_p": 0.2},
-         "simsiam": {"augment.second_solarize_p": None, "train.keep_best": True, "train.patience": 10}, "nn-byol": {"augment.second_solarize_p": 0.2},
+         "simsiam": {"augment.second_solarize_p": None, "train.keep_best": True, "train.patience": 10},
+         "nn-byol": {"augment.second_solarize_p": 0.2},
          "rotnet": {"params.hidden": 256, "augment.strength": 1.0, "train.keep_best": True, "train.patience": 10},
          "autodecoder": {"params.latent_dim": 256, "params.infer_steps": 0}, "rae": {"backbone": "mlp"}}
 

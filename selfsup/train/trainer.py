@@ -256,7 +256,8 @@ class Trainer:
             self.since_best += 1
             return
         self.best, self.since_best = {"step": self.step, "epoch": epoch, "monitor_knn": knn}, 0
-        self._best_weights = {key: value.detach().to("cpu", copy=True) for key, value in self.method.state_dict().items()}
+        self._best_weights = {key: value.detach().to("cpu", copy=True)
+                              for key, value in self.method.state_dict().items()}
         if self.best_path is not None:  # what selfsup.load reads: the model and what it was built for
             save_atomic({"model": self._best_weights, "best": self.best, "config": self.config.to_dict(),
                          "context": self._context()}, self.best_path)
