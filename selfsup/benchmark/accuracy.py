@@ -57,19 +57,18 @@ def recipe_differences(run_dir: Path, method: str, budget: dict[str, Any]) -> li
     today = _rounded_like(trained, today_config.to_dict())
     reads = any(METHODS.get(method).reads_augment(c.params) for c in (run_config, today_config))
     ignored = ("params.neighbors:",) + (() if reads else ("augment.",))
-    if _keeps_the_last_weights(run_dir, today_config):
+    if _keeps_the_last_weights(run_dir, run_config, today_config):
         ignored += ("train.keep_best:", "train.patience:")
     return [line for line in result_differences(trained, today, eval_keys=False) if not line.startswith(ignored)]
 
 
-def _keeps_the_last_weights(run_dir: Path, today: RunConfig) -> bool:
+def _keeps_the_last_weights(run_dir: Path, trained: RunConfig, today: RunConfig) -> bool:
     """A run trained without train.keep_best whose recipe now has it: True when today's options would have kept the
     same weights, that is, its monitor measured at epoch ends only, its last measurement is its strict best, and
     train.patience would not have stopped it before."""
     from selfsup.train.rundir import parse_metrics
     from selfsup.train.trainer import kept_measurement
 
-    trained = read_run_config(run_dir)
     if not today.train.keep_best or trained.train.keep_best or trained.monitor.every:
         return False
     values = [r["monitor_knn"] for r in parse_metrics(run_dir / "metrics.jsonl") if "monitor_knn" in r]

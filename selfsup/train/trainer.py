@@ -53,19 +53,21 @@ class TrainResult:
     stopped_early: bool = False
 
 
+def best_so_far(values: list[float]) -> tuple[int, int]:
+    """train.keep_best's rule: the index of the best of ``values`` (the first of equal ones: ties keep the earlier
+    weights) and how many measurements came after it without beating it (what train.patience counts)."""
+    best = max(range(len(values)), key=lambda index: (values[index], -index))
+    return best, len(values) - 1 - best
+
+
 def kept_measurement(values: list[float], patience: int) -> tuple[int, int | None]:
     """What train.keep_best and train.patience do with a run's sequence of monitor measurements (one before the
-    first step, then one per epoch end): the index of the kept one (the first of the best) and the index after which
-    patience stops the run (None: it trains to the end). The trainer applies the same rule as it measures."""
-    best, since = 0, 0
-    for index, value in enumerate(values[1:], start=1):
-        if value > values[best]:
-            best, since = index, 0
-        else:
-            since += 1
-        if patience and since >= patience and index < len(values) - 1:
-            return best, index
-    return best, None
+    first step, then one per epoch end): the index of the kept one and the index after which patience stops the run
+    (None: it trains to the end). The trainer applies best_so_far to its measurements as it goes."""
+    for end in range(1, len(values)):  # the run goes on after measurement end - 1 only while patience lasts
+        if patience and best_so_far(values[:end])[1] >= patience:
+            return best_so_far(values[:end])[0], end - 1
+    return best_so_far(values)[0], None
 
 
 def _step_of(record: dict[str, Any]) -> float:
@@ -119,11 +121,12 @@ class Trainer:
         self.step_settings = StepSettings(device.type, self.bf16, channels_last, config.optim.grad_clip)
         self._stop_signal: int | None = None
         self._status: dict[str, str] = {}  # the progress bar's postfix
-        # train.keep_best: the best monitor measurement so far ({step, epoch, monitor_knn}), the measurements since it,
-        # and its weights (a CPU copy, also written to checkpoints/best.pt when there is a run directory)
-        self.best: dict[str, Any] | None = None
-        self.since_best = 0
+        # train.keep_best: every monitor measurement ({step, epoch, monitor_knn}; the best and the count since it are
+        # derived from them, best_so_far) and the best one's weights (a CPU copy, also written to
+        # checkpoints/best.pt when there is a run directory)
+        self.measurements: list[dict[str, Any]] = []
         self._best_weights: dict[str, torch.Tensor] | None = None
+        self._stopping = False  # train.patience has run out (the same on every process)
         self.logger = make_logger(config.train.logger, run_dir) if self.is_main else None
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -147,8 +150,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "seconds": self.seconds,
             "last_loss": self.last_loss,
-            "best": self.best,
-            "since_best": self.since_best,
+            "measurements": self.measurements,
             "config": self.config.to_dict(),
             # the data the model was built for (how it was built, training or loaded for use, is not saved)
             "context": self._context(),
@@ -188,10 +190,8 @@ class Trainer:
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
             self.seconds = float(state["seconds"])
             self.last_loss = float(state.get("last_loss", math.nan))
-            best = state.get("best")
-            self.best = {"step": int(best["step"]), "epoch": int(best["epoch"]),
-                         "monitor_knn": float(best["monitor_knn"])} if best is not None else None
-            self.since_best = int(state.get("since_best", 0))
+            self.measurements = [{"step": int(m["step"]), "epoch": int(m["epoch"]),
+                                  "monitor_knn": float(m["monitor_knn"])} for m in state.get("measurements", [])]
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
             raise CheckpointError(f"{path}: its training state is incomplete or corrupt ({type(error).__name__}: "
                                   f"{str(error)[:160]}); resume from checkpoints/previous.pt by moving it to last.pt, "
@@ -249,17 +249,23 @@ class Trainer:
         if self.on_monitor is not None:
             self.on_monitor(self.step, self.total_steps, measured["monitor_knn"])
 
+    def _best(self) -> tuple[dict[str, Any] | None, int]:
+        """The best measurement so far (None before the first) and the measurements since it."""
+        if not self.measurements:
+            return None, 0
+        index, since = best_so_far([m["monitor_knn"] for m in self.measurements])
+        return self.measurements[index], since
+
     def _track_best(self, epoch: int, knn: float) -> None:
-        """train.keep_best: a new best measurement keeps a copy of the weights (and writes checkpoints/best.pt);
-        any other counts towards train.patience. Ties keep the earlier weights."""
-        if self.best is not None and knn <= self.best["monitor_knn"]:
-            self.since_best += 1
+        """train.keep_best: a new best measurement keeps a copy of the weights (and writes checkpoints/best.pt)."""
+        self.measurements.append({"step": self.step, "epoch": epoch, "monitor_knn": knn})
+        best, since = self._best()
+        if since:
             return
-        self.best, self.since_best = {"step": self.step, "epoch": epoch, "monitor_knn": knn}, 0
         self._best_weights = {key: value.detach().to("cpu", copy=True)
                               for key, value in self.method.state_dict().items()}
         if self.best_path is not None:  # what selfsup.load reads: the model and what it was built for
-            save_atomic({"model": self._best_weights, "best": self.best, "config": self.config.to_dict(),
+            save_atomic({"model": self._best_weights, "best": best, "config": self.config.to_dict(),
                          "context": self._context()}, self.best_path)
 
     def _context(self) -> dict[str, Any]:
@@ -268,7 +274,7 @@ class Trainer:
     def _out_of_patience(self) -> bool:
         """train.patience measurements in a row without a new best; every process stops at the same epoch end."""
         patience = self.config.train.patience
-        out = bool(patience) and self.since_best >= patience
+        out = bool(patience) and self._best()[1] >= patience
         if self.world > 1:  # only rank 0 measures
             flag = torch.tensor([float(out)], device=self.device)
             torch.distributed.broadcast(flag, 0)
@@ -289,17 +295,15 @@ class Trainer:
         if self.step == 0:  # the random-init level of this encoder
             self._monitor(0, bar)
             self._last_monitored = 0
-        stopped_early = False
+        self._stopping = self._out_of_patience()  # a resumed run may have run out already; then each epoch end
         with stop_signals(self._on_stop_signal):
-            while self.step < self.total_steps:
-                if self._out_of_patience():
-                    stopped_early = True
-                    break
+            while self.step < self.total_steps and not self._stopping:
                 self._train_epoch(self.step // self.steps_per_epoch, bar)
         bar.close()
+        stopped_early = self._stopping and self.step < self.total_steps
         if stopped_early:
             log.info("stopped early at step %d of %d: %d monitor measurements without a new best (train.patience)",
-                     self.step, self.total_steps, self.since_best)
+                     self.step, self.total_steps, self._best()[1])
         kept = self._restore_best() if self.config.train.keep_best else None
         self.method.after_training()
         n_images = self.step * getattr(self.source, "batch_size", 0)
@@ -309,7 +313,8 @@ class Trainer:
     def _restore_best(self) -> dict[str, Any] | None:
         """Put the best measurement's weights back into the method (rank 0, which evaluates); after a resume they
         are read from checkpoints/best.pt."""
-        if not self.is_main or self.best is None:
+        best = self._best()[0]
+        if not self.is_main or best is None:
             return None
         weights = self._best_weights
         if weights is None:
@@ -318,9 +323,9 @@ class Trainer:
             load_model_state(self.method, state, self.best_path, self.config.to_dict())
         else:
             self.method.load_state_dict(weights)
-        log.info("kept the weights of step %d (epoch %d): validation kNN %.4f (train.keep_best)", self.best["step"],
-                 self.best["epoch"], self.best["monitor_knn"])
-        return dict(self.best)
+        log.info("kept the weights of step %d (epoch %d): validation kNN %.4f (train.keep_best)", best["step"],
+                 best["epoch"], best["monitor_knn"])
+        return dict(best)
 
     def _train_epoch(self, epoch: int, bar: Any) -> None:
         """The rest of ``epoch`` from the current step, then its summary line, monitor measurement and checkpoint.
@@ -353,11 +358,11 @@ class Trainer:
         if self.step != self._last_monitored:
             self._monitor(epoch + 1, bar)
             self._last_monitored = self.step
-        out_of_patience = self._out_of_patience()
-        if out_of_patience and self.step < self.total_steps:
+        self._stopping = self._out_of_patience()
+        if self._stopping and self.step < self.total_steps:
             self._log({"step": self.step, "epoch": epoch + 1, "event": "stopped_early",
-                       "patience": self.config.train.patience, "best": self.best})
-        finished = self.step >= self.total_steps or out_of_patience
+                       "patience": self.config.train.patience, "best": self._best()[0]})
+        finished = self.step >= self.total_steps or self._stopping
         if finished or not self._collapsed_steps:  # a collapsed state does not replace the checkpoint before it
             self.save(finished=finished)
 
