@@ -46,8 +46,10 @@ def with_defaults(raw: dict[str, Any], anchored: bool = False) -> dict[str, Any]
         return raw
 
 
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    a, b = flatten(with_defaults(old)), flatten(new)
+def config_differences(old: dict[str, Any], new: dict[str, Any], anchored: bool = False) -> list[str]:
+    """How a recorded config ``old`` (its defaults filled in, its paths anchored if ``anchored``: ``with_defaults``)
+    differs from ``new``, one ``key: old -> new`` line per key."""
+    a, b = flatten(with_defaults(old, anchored)), flatten(new)
     return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
@@ -81,7 +83,7 @@ def prepare_run_dir(run_dir: Path, config: RunConfig, resume: bool) -> bool:
         if not isinstance(stored, dict):
             raise RunDirectoryError(f"{config_path} is not a run's config (it holds a {type(stored).__name__}, not a "
                                     "mapping); nothing was overwritten. Use another --out.")
-        differences = config_differences(with_defaults(stored, anchored=True), config.to_dict())
+        differences = config_differences(stored, config.to_dict(), anchored=True)
         if differences:
             raise RunDirectoryError(
                 f"{run_dir} holds a run with a different config ({'; '.join(differences[:6])}"
