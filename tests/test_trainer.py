@@ -223,6 +223,27 @@ def test_the_speed_benchmark_times_the_trainers_own_step(monkeypatch: pytest.Mon
     assert result["train_images_per_s"] > 0 and result["model_only_images_per_s"] > 0
 
 
+def test_the_speed_report_names_the_cache_when_autos_cached_precision_disagrees_with_its_probe() -> None:
+    """auto's CPU choice is measured once and cached; a speed report whose own probe says otherwise says which file
+    to delete (a choice cached while the machine was loaded once kept fp32 where bf16 measured 2x faster)."""
+    from selfsup.benchmark import _render_speed
+    from selfsup.train.device import faster_precision
+
+    assert faster_precision(40.3, 20.1) == "bf16" and faster_precision(40.3, 34.0) == "fp32"  # 1.19x: not enough
+    assert faster_precision(10.0, 8.3) == "bf16" and faster_precision(10.0, 8.4) == "fp32"
+    speed = {"batch_size": 128, "train_images_per_s": 1.0, "model_only_images_per_s": 1.0,
+             "epoch_time_ratio_to_model": 1.0, "data_share_of_step": 0.0, "precision": "fp32",
+             "precision_probe_ms": {"fp32": 40.3, "bf16": 20.1}, "precision_probe_verdict": "bf16",
+             "precision_cache": "/home/u/.cache/selfsup/precision.json"}
+    line = next(row for row in _render_speed(speed) if row.startswith("| precision chosen"))
+    assert line == ("| precision chosen by `auto` (probe fp32 / bf16 ms) | fp32 (40.3 / 20.1); this run's probe says "
+                    "bf16: auto's choice was cached from an earlier measurement, delete "
+                    "/home/u/.cache/selfsup/precision.json to measure again |")
+    for agreeing in ({**speed, "precision": "bf16"}, {**speed, "precision_cache": None}):  # agrees; a GPU
+        line = next(row for row in _render_speed(agreeing) if row.startswith("| precision chosen"))
+        assert "cached" not in line
+
+
 def test_compile_auto_compiles_only_where_the_measured_gain_repays_the_compile(tmp_path: Path) -> None:
     from selfsup.train.device import MIN_COMPILE_SECONDS, resolve_compile
 

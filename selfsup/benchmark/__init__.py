@@ -67,6 +67,15 @@ def run(what: str, budget_name: str, out: Path, methods: list[str] | None = None
     return markdown
 
 
+def _stale_note(s: dict[str, Any]) -> str:
+    """Where this run's probe disagrees with auto's cached choice on a CPU: which file to delete to measure again."""
+    verdict, cache = s.get("precision_probe_verdict"), s.get("precision_cache")
+    if not cache or verdict in (None, s["precision"]):
+        return ""
+    return (f"; this run's probe says {verdict}: auto's choice was cached from an earlier measurement, delete "
+            f"{cache} to measure again")
+
+
 def _render_speed(s: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     lines += [f"| {RunConfig().method} + Conv6, Fashion-MNIST, batch {s['batch_size']}: one step function "
@@ -79,7 +88,7 @@ def _render_speed(s: dict[str, Any]) -> list[str]:
               f"{'compiled' if s.get('compiled') else 'eager'} |",
               f"| data + augmentation share of a step | {100 * s['data_share_of_step']:.1f}% |",
               f"| precision chosen by `auto` (probe fp32 / bf16 ms) | {s['precision']} "
-              f"({s['precision_probe_ms']['fp32']} / {s['precision_probe_ms']['bf16']}) |", ""]
+              f"({s['precision_probe_ms']['fp32']} / {s['precision_probe_ms']['bf16']}){_stale_note(s)} |", ""]
     if s.get("table"):
         best = max(s["table"], key=lambda row: row["images_per_s"])
         lines += ["| model only: precision | format | compiled | images/s | compile s |", "|---|---|---|---|---|"]

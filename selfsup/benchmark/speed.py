@@ -13,7 +13,8 @@ import torch
 
 from selfsup.benchmark.budgets import reference_config
 from selfsup.config import DataConfig, EvalConfig, RunConfig
-from selfsup.train.device import probe_step_time, resolve_device
+from selfsup.data.cache import cache_root
+from selfsup.train.device import faster_precision, probe_step_time, resolve_device
 
 
 def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
@@ -36,6 +37,8 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
     ratios = [sum(full[i:i + block]) / sum(model[i:i + block]) for i in range(0, steps, block)]
     batch_size = config.train.batch_size
     settings = stepper.settings
+    probe_ms = {"fp32": round(probe_step_time(device, False) * 1e3, 1),
+                "bf16": round(probe_step_time(device, True) * 1e3, 1)}
     return {
         "steps": steps, "repeats": repeats, "batch_size": batch_size, "precision": "bf16" if settings.bf16 else "fp32",
         "channels_last": settings.channels_last, "compiled": stepper.compiled,
@@ -46,8 +49,11 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
         "ratio_per_repeat": [round(r, 3) for r in ratios],
         "ratio_spread": round(max(ratios) - min(ratios), 3),
         "data_share_of_step": round(max(0.0, 1 - statistics.median(model) / statistics.median(full)), 4),
-        "precision_probe_ms": {"fp32": round(probe_step_time(device, False) * 1e3, 1),
-                               "bf16": round(probe_step_time(device, True) * 1e3, 1)},
+        "precision_probe_ms": probe_ms,
+        # auto's choice on a CPU comes from the same probe, measured once and cached: a different verdict now
+        # means the cached one was measured under other conditions (a loaded machine, an older torch build)
+        "precision_probe_verdict": faster_precision(probe_ms["fp32"], probe_ms["bf16"]),
+        "precision_cache": str(cache_root() / "precision.json") if device.type == "cpu" else None,
     }
 
 
