@@ -92,8 +92,8 @@ def markdown(result: dict) -> str:
     for name, row in result["levers"].items():
         if row["test"]:
             verdict = f" (bar {row['bar']}: {'passes' if row['passes'] else 'does not pass'})" if "bar" in row else ""
-            lines.append(f"| {name}, seed 0 (test read once) | " + " | ".join(f"{row['test'][k]:.4f}" for k in PROTOCOLS)
-                         + f" | {row['final_monitor_knn']}{verdict} |")
+            figures = " | ".join(f"{row['test'][k]:.4f}" for k in PROTOCOLS)
+            lines.append(f"| {name}, seed 0 (test read once) | {figures} | {row['final_monitor_knn']}{verdict} |")
     return "\n".join(lines)
 
 
