@@ -24,18 +24,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TUNED = RESULTS / "runs-tuned"
 BAR = 0.5  # points over the best recipe seed's final monitor kNN
 SEEDS = (0, 1, 2)
+BLUR_ASYM = "augment.blur_p=1.0 augment.second_blur_p=0.1"  # BYOL's blur half of its asymmetric views (i)
 # method -> lever name -> the one setting it changes (the plan's list, in its order)
 LEVERS = {
     "byol": {"tau0.99": "params.ema_momentum=0.99", "lr0.12": "optim.lr=0.12", "lr0.03": "optim.lr=0.03",
-             "solarize2": "augment.second_solarize_p=0.2", "wide2048": "params.projection_hidden=2048"},
+             "solarize2": "augment.second_solarize_p=0.2", "wide2048": "params.projection_hidden=2048",
+             "blur-asym": BLUR_ASYM},
     "simsiam": {"lr0.015": "optim.lr=0.015"},
-    "directpred": {"wide2048": "params.projection_hidden=2048", "solarize2": "augment.second_solarize_p=0.2"},
+    "directpred": {"wide2048": "params.projection_hidden=2048", "solarize2": "augment.second_solarize_p=0.2",
+                   "local-crops2": "augment.local_crops=2"},
     "directcopy": {"wide2048": "params.projection_hidden=2048", "solarize2": "augment.second_solarize_p=0.2"},
     "barlow-twins": {"solarize2": "augment.second_solarize_p=0.2"},
-    "nn-byol": {"solarize2": "augment.second_solarize_p=0.2",
-                "blur-asym": "augment.blur_p=1.0 augment.second_blur_p=0.1"},
+    "nn-byol": {"solarize2": "augment.second_solarize_p=0.2", "blur-asym": BLUR_ASYM},
 }
-LEVERS["byol"]["blur-asym"] = LEVERS["nn-byol"]["blur-asym"]
 # (method, lever) -> the adopted lever it is stacked on: its three runs are that lever's recipe seeds (PLAN-byol (i))
 STACKED_ON = {("byol", "blur-asym"): "solarize2", ("nn-byol", "blur-asym"): "solarize2"}
 RANDOM_INIT_VAL = TUNED / "baseline-conv6-val" / "random-init"  # the untrained Conv6, same protocol
