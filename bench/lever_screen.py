@@ -42,9 +42,9 @@ STACKED_ON = {("byol", "blur-asym"): "solarize2", ("nn-byol", "blur-asym"): "sol
 RANDOM_INIT_VAL = TUNED / "baseline-conv6-val" / "random-init"  # the untrained Conv6, same protocol
 
 
-def final_monitor(run: Path) -> float | None:
-    knn = monitor_by_epoch(run / "metrics.jsonl")
-    return knn.get(4)  # the standard budget's last epoch
+def final_monitor(run: Path, epochs: int = 4) -> float | None:
+    """The run's monitor kNN after its last epoch (the standard budget's 4 by default); None while it is missing."""
+    return monitor_by_epoch(run / "metrics.jsonl").get(epochs)
 
 
 def lever_runs(method: str, lever: str) -> dict[int, Path]:

@@ -18,9 +18,8 @@ import json
 import statistics
 from pathlib import Path
 
-from folder_screen import monitor_by_epoch
+from lever_screen import final_monitor, validation_figures
 from seed_spread import PROTOCOLS, eval_file, margins, read, scores, spread
-from tuned_pick import figures
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVERS_DIR = RESULTS / "runs-levers"
@@ -34,10 +33,6 @@ TARGETS = {"linear_probe": 0.93, "knn": 0.90, "kmeans_nmi": 0.65}  # issue 12's 
 BAR = 0.5  # points over the best recipe seed's final monitor kNN
 
 
-def final_monitor(run: Path) -> float | None:
-    return monitor_by_epoch(run / "metrics.jsonl").get(EPOCHS) if (run / "metrics.jsonl").exists() else None
-
-
 def recipe_spread() -> dict:
     """The recipe's test figures per seed, their margins over random init of the same seed, and both summarised
     over the seeds that have finished."""
@@ -45,7 +40,7 @@ def recipe_spread() -> dict:
     by_seed = {seed: margins(v, scores(read(eval_file("random-init", seed)))) for seed, v in per_seed.items()}
     row: dict = {"scores": {str(s): v for s, v in per_seed.items()},
                  "margins_points": {str(s): m for s, m in by_seed.items()},
-                 "final_monitor_knn": {str(s): final_monitor(run) for s, run in RECIPE.items()},
+                 "final_monitor_knn": {str(s): final_monitor(run, EPOCHS) for s, run in RECIPE.items()},
                  "sources": {str(s): str(RECIPE[s].relative_to(RESULTS)) for s in per_seed}}
     if len(per_seed) >= 2:
         row["mean"] = {k: round(statistics.fmean(v[k] for v in per_seed.values()), 4) for k in PROTOCOLS}
@@ -59,8 +54,8 @@ def recipe_spread() -> dict:
 def lever(name: str, recipe_finals: list[float]) -> dict:
     run = LEVERS_DIR / f"simclr-{name}-full-x20"
     test = run / "eval-test.json"
-    row: dict = {"setting": LEVERS[name], "run": str(run.relative_to(RESULTS)), "final_monitor_knn": final_monitor(run),
-                 "validation": figures(run / "eval.json") if (run / "eval.json").exists() else None,
+    row: dict = {"setting": LEVERS[name], "run": str(run.relative_to(RESULTS)),
+                 "final_monitor_knn": final_monitor(run, EPOCHS), "validation": validation_figures(run),
                  "test": scores(read(test)) if test.exists() else None}
     if name == JUDGED and row["final_monitor_knn"] is not None and len(recipe_finals) == len(SEEDS):
         bar = round(max(recipe_finals) + BAR / 100, 5)

@@ -65,8 +65,9 @@ def kept_measurement(values: list[float], patience: int) -> tuple[int, int | Non
     first step, then one per epoch end): the index of the kept one and the index after which patience stops the run
     (None: it trains to the end). The trainer applies best_so_far to its measurements as it goes."""
     for end in range(1, len(values)):  # the run goes on after measurement end - 1 only while patience lasts
-        if patience and best_so_far(values[:end])[1] >= patience:
-            return best_so_far(values[:end])[0], end - 1
+        best, since = best_so_far(values[:end])
+        if patience and since >= patience:
+            return best, end - 1
     return best_so_far(values)[0], None
 
 
@@ -295,7 +296,7 @@ class Trainer:
         if self.step == 0:  # the random-init level of this encoder
             self._monitor(0, bar)
             self._last_monitored = 0
-        self._stopping = self._out_of_patience()  # a resumed run may have run out already; then each epoch end
+        self._stopping = self._out_of_patience()  # a resumed run may have run out already; later each epoch end asks
         with stop_signals(self._on_stop_signal):
             while self.step < self.total_steps and not self._stopping:
                 self._train_epoch(self.step // self.steps_per_epoch, bar)
