@@ -14,7 +14,7 @@ from selfsup.augment import ViewAugment
 from selfsup.backbones import create_backbone
 from selfsup.config import EvalConfig, RunConfig
 from selfsup.data import DATASETS, ImageDataset, InMemorySource, to_float
-from selfsup.data.cache import cache_root
+from selfsup.data.cache import decision_cache
 from selfsup.data.catalog import folder_options
 from selfsup.data.plan import RUN_LOG, DataPlan, evaluation_splits, split_description, training_data
 from selfsup.errors import CheckpointError, ConfigError
@@ -299,7 +299,7 @@ def inference_mode(eval_config: EvalConfig, device: torch.device, module: nn.Mod
     with ``module`` converted to that mode's memory format."""
     mode = resolve_inference(eval_config.precision, device, module, (dataset.channels, dataset.image_size,
                                                                       dataset.image_size),
-                             cache_root() / "precision.json", train_precision)
+                             decision_cache(), train_precision)
     mode.prepare(module)
     return mode
 
@@ -317,7 +317,7 @@ def evaluate_method(method: Method, config: RunConfig, device: torch.device, pro
                           f"{train_split.image_size}px; evaluate on data of the training shape (was config.yaml "
                           "edited?)")
     if precision is None:
-        precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
+        precision = resolve_precision(config.train.precision, device, decision_cache())
     mode = inference_mode(config.eval, device, method, train_split, precision)
     method.eval()
     try:

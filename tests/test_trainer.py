@@ -185,11 +185,11 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_on_cuda_auto_precision_is_measured_per_workload_and_a_run_resumes(tmp_path: Path) -> None:
     import json
 
-    from selfsup.data.cache import cache_root
+    from selfsup.data.cache import decision_cache
 
     cfg = config(backbone="conv3", **{"train.device": "cuda", "train.precision": "auto"})
     first = selfsup.train(cfg, out=tmp_path / "run", progress=False)
-    cache = json.loads((cache_root() / "precision.json").read_text())
+    cache = json.loads((decision_cache()).read_text())
     workload = [key for key in cache if "simclr|conv3" in key]
     assert workload and cache[workload[0]] in ("fp32", "bf16")
     assert first.eval["training"]["precision"] == cache[workload[0]]

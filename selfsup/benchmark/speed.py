@@ -13,7 +13,7 @@ import torch
 
 from selfsup.benchmark.budgets import reference_config
 from selfsup.config import DataConfig, EvalConfig, RunConfig
-from selfsup.data.cache import cache_root
+from selfsup.data.cache import decision_cache
 from selfsup.train.device import faster_precision, probe_step_time, resolve_device
 
 
@@ -53,7 +53,7 @@ def bench_speed(budget: dict[str, Any], repeats: int = 3) -> dict[str, Any]:
         # auto's choice on a CPU comes from the same probe, measured once and cached: a different verdict now
         # means the cached one was measured under other conditions (a loaded machine, an older torch build)
         "precision_probe_verdict": faster_precision(probe_ms["fp32"], probe_ms["bf16"]),
-        "precision_cache": str(cache_root() / "precision.json") if device.type == "cpu" else None,
+        "precision_cache": str(decision_cache()) if device.type == "cpu" else None,
     }
 
 

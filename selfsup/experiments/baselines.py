@@ -13,7 +13,7 @@ import torch.nn as nn
 from selfsup.api import inference_mode
 from selfsup.backbones import create_backbone
 from selfsup.config import DataConfig, EvalConfig
-from selfsup.data.cache import cache_root
+from selfsup.data.cache import cache_root, decision_cache
 from selfsup.data.plan import evaluation_splits, split_description
 from selfsup.eval import Evaluation, evaluate_embedding
 from selfsup.train import resolve_device, resolve_precision
@@ -43,7 +43,7 @@ def baseline(dataset: str = "fashion-mnist", backbone: str = "conv6", out: str |
     data = data or DataConfig(dataset=dataset, data_dir=data_dir, download=download)
     dataset = data.dataset
     device = resolve_device("auto")
-    train_precision = resolve_precision("auto", device, cache_root() / "precision.json")
+    train_precision = resolve_precision("auto", device, decision_cache())
     splits = evaluation_splits(data, eval_config, seed)
     train_split, test_split = splits
     encoders: dict[str, nn.Module] = {

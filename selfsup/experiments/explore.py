@@ -121,7 +121,7 @@ def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, sc
     """``encoder``'s features as the evaluation extracts them; neighbours, kNN vote and k-means as it computes
     them; the map of the shown images."""
     from selfsup import api
-    from selfsup.data.cache import cache_root
+    from selfsup.data.cache import decision_cache
     from selfsup.eval import extract_splits, project_top_subspace
     from selfsup.eval.protocols import kmeans_fit, knn_search, knn_votes
     from selfsup.experiments.figures import project_2d
@@ -129,7 +129,7 @@ def represent(label: str, encoder: Any, config: RunConfig, fit: ImageDataset, sc
 
     weight = next(encoder.parameters(), None)
     device = weight.device if weight is not None else torch.device("cpu")
-    precision = resolve_precision(config.train.precision, device, cache_root() / "precision.json")
+    precision = resolve_precision(config.train.precision, device, decision_cache())
     mode = api.inference_mode(config.eval, device, encoder, fit, precision)
     encoder.eval()
     fit_features, scored_features = extract_splits(getattr(encoder, "embed", encoder), fit, scored, config.eval,

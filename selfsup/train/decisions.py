@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from selfsup.config import RunConfig
-from selfsup.data.cache import cache_root
+from selfsup.data.cache import decision_cache
 from selfsup.errors import ConfigError
 from selfsup.methods import Method
 from selfsup.ops import distributed
@@ -25,7 +25,7 @@ from selfsup.train.device import (
 def run_settings(config: RunConfig, method: Method, source: Any, device: torch.device) -> tuple[str, bool, bool]:
     """(precision, channels-last, compiled) for training ``method`` on ``source`` under ``config``."""
     precision = training_precision(config, method, source, device)
-    channels_last = resolve_channels_last(config.train.channels_last, device, cache_root() / "precision.json",
+    channels_last = resolve_channels_last(config.train.channels_last, device, decision_cache(),
                                           bf16=precision == "bf16")
     return precision, channels_last, decide_compile(config, method, source, device, precision, channels_last)
 
@@ -41,7 +41,7 @@ def training_precision(config: RunConfig, method: Method, source: Any, device: t
         step_time = method_step_timer(method, batch, device, shared=(source.dataset,))
     choice = None
     if distributed.rank() == 0:
-        choice = resolve_precision(config.train.precision, device, cache_root() / "precision.json", step_time,
+        choice = resolve_precision(config.train.precision, device, decision_cache(), step_time,
                                    _workload(config, method))
     return str(distributed.broadcast_object(choice))
 
@@ -67,7 +67,7 @@ def decide_compile(config: RunConfig, method: Method, source: Any, device: torch
             total_steps = config.train.epochs * source.steps_per_epoch
             workload = f"{_workload(config, method)}|{precision}|{'cl' if channels_last else 'nchw'}"
             measure = compile_gain(method, batch, device, bf16, channels_last, shared=(source.dataset,))
-            choice = resolve_compile("auto", device, step * total_steps, measure, cache_root() / "precision.json",
+            choice = resolve_compile("auto", device, step * total_steps, measure, decision_cache(),
                                      workload)
     return bool(distributed.broadcast_object(choice))
 
